@@ -1,0 +1,3 @@
+from editlab.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,15 @@
+"""`editlab session` (filled in by its issue)."""
+
+from __future__ import annotations
+
+from editlab.cli.main import add_subcommand
+from editlab.errors import EditlabError
+
+
+def register(subparsers) -> None:
+    parser = add_subcommand(subparsers, "session", "session (not built yet)", ["editlab session --help"])
+    parser.set_defaults(func=run)
+
+
+def run(args) -> int:
+    raise EditlabError("'editlab session' is not built yet; see the issue tracker")

@@ -1,0 +1,42 @@
+"""The editor interface: a batch of edit requests in, edited images out, in order.
+
+An editor never sees a benchmark or dataset (lm-evaluation-harness style): the harness turns
+examples into `EditRequest`s and scores what comes back. Every backend (editlab's IP2P
+pipeline, other diffusers pipelines, HTTP endpoints, identity, precomputed outputs) implements
+this one method.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Any
+
+from PIL import Image
+
+from editlab.types import EditRequest
+
+
+class Editor(ABC):
+    #: registry name, recorded in results and session histories
+    name: str = "editor"
+
+    @abstractmethod
+    def edit_batch(self, requests: Sequence[EditRequest]) -> list[Image.Image]:
+        """Edit each request; return one RGB image per request with the request image's size."""
+
+    def edit(self, request: EditRequest) -> Image.Image:
+        return self.edit_batch([request])[0]
+
+    def describe(self) -> dict[str, Any]:
+        """Provenance: enough to know exactly what produced an output (model id, weights hash...)."""
+        return {"editor": self.name}
+
+
+class IdentityEditor(Editor):
+    """Returns the input unchanged: the floor every benchmark should report."""
+
+    name = "identity"
+
+    def edit_batch(self, requests: Sequence[EditRequest]) -> list[Image.Image]:
+        return [request.image.convert("RGB").copy() for request in requests]

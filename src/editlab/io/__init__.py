@@ -1,0 +1,6 @@
+"""Input/output shared by all of editlab: image loading and atomic writes."""
+
+from editlab.io.atomic import atomic_write, write_bytes, write_json, write_text
+from editlab.io.images import load_image, load_mask, save_image
+
+__all__ = ["atomic_write", "write_bytes", "write_json", "write_text", "load_image", "load_mask", "save_image"]
