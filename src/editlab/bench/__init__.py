@@ -1,0 +1,36 @@
+"""Benchmarking: run an editor over the field's benchmarks and score it with pinned metrics and judges.
+
+Shaped like lm-evaluation-harness: a benchmark (a versioned YAML file + a small loader) yields
+samples, the harness turns them into `EditRequest`s for an editor that never sees the benchmark,
+then scores outputs with metrics (`editlab.bench.metrics`) and judges (`editlab.bench.judges`),
+caching every finished call so a rerun resumes.
+
+>>> from editlab.bench import run_benchmark
+>>> results = run_benchmark("identity", "toyworld", out="runs/identity", limit=8)   # doctest: +SKIP
+>>> results["overall"]["scores"]["success"]                                          # doctest: +SKIP
+0.0
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_LAZY = {
+    "run_benchmark": "editlab.bench.harness:run_benchmark",
+    "judge_outputs": "editlab.bench.harness:judge_outputs",
+    "BENCHMARKS": "editlab.bench.benchmarks:BENCHMARKS",
+    "get_benchmark": "editlab.bench.benchmarks:get_benchmark",
+    "METRICS": "editlab.bench.metrics:METRICS",
+    "JUDGES": "editlab.bench.judges:JUDGES",
+    "get_judge": "editlab.bench.judges:get_judge",
+}
+
+__all__ = list(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'editlab.bench' has no attribute {name!r}")
+    module, attr = _LAZY[name].split(":")
+    return getattr(importlib.import_module(module), attr)

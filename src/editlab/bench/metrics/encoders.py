@@ -1,0 +1,177 @@
+"""Frozen feature encoders for the similarity metrics: CLIP, DINO v1 (ViT) and DINOv2.
+
+Loaded with transformers from a hub id (`openai/clip-vit-base-patch32`) or a local folder, in
+eval mode with gradients off (re-asserted before every forward, so nothing can put an encoder
+back in training mode). Each encoder carries its preprocessing and the sha256 of its weights,
+which the harness records next to every score.
+
+>>> enc = load_encoder("clip", "openai/clip-vit-base-patch32")   # doctest: +SKIP
+>>> enc.embed_images([image]).shape                               # doctest: +SKIP
+torch.Size([1, 512])
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from PIL import Image
+
+from editlab.bench.metrics.preprocess import (
+    DINO_PREPROCESS,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    Preprocess,
+    clip_preprocess_for,
+)
+from editlab.errors import EditlabError, require
+
+DEFAULT_ENCODERS = {
+    "clip": "openai/clip-vit-base-patch32",
+    "dino": "facebook/dino-vits16",
+    "dinov2": "facebook/dinov2-base",
+}
+
+_LOADED: dict[tuple, Encoder] = {}
+
+
+def default_device() -> str:
+    torch = require("torch", "bench")
+    return os.environ.get("EDITLAB_DEVICE") or ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def weights_sha256(model) -> str:
+    """sha256 over the state dict (names, dtypes, shapes, bytes in name order): file-layout independent."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        tensor = tensor.detach().to("cpu").contiguous()
+        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
+        digest.update(tensor.view(-1).view(dtype=__import__("torch").uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+class Encoder:
+    """Base: a frozen transformers model + its preprocessing; subclasses define the features."""
+
+    kind = "encoder"
+
+    def __init__(self, model, source: str, preprocess: Preprocess, device: str, batch_size: int = 32):
+        self.model = model.to(device).eval().requires_grad_(False)
+        self.source = source
+        self.preprocess = preprocess
+        self.device = device
+        self.batch_size = batch_size
+        self._sha256: str | None = None
+
+    @property
+    def sha256(self) -> str:
+        if self._sha256 is None:
+            self._sha256 = weights_sha256(self.model)
+        return self._sha256
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": self.kind, "source": self.source, "sha256": self.sha256,
+                "preprocessing": self.preprocess.describe()}
+
+    def _image_features(self, pixel_values):
+        raise NotImplementedError
+
+    def embed_images(self, images: Sequence[Image.Image]):
+        """Un-normalised float32 features, shape (N, D), computed in batches of `batch_size`."""
+        torch = require("torch", "bench")
+        self.model.eval()
+        chunks = []
+        with torch.inference_mode():
+            for start in range(0, len(images), self.batch_size):
+                pixels = self.preprocess(images[start : start + self.batch_size]).to(self.device)
+                chunks.append(self._image_features(pixels).float().cpu())
+        if not chunks:
+            return torch.zeros(0, 0)
+        return torch.cat(chunks)
+
+
+class ClipEncoder(Encoder):
+    """CLIP image and text embeddings = the projected pooled outputs (OpenAI `encode_image/encode_text`)."""
+
+    kind = "clip"
+
+    def __init__(self, model, tokenizer, source: str, device: str, batch_size: int = 32):
+        super().__init__(model, source, clip_preprocess_for(model.config.vision_config.image_size), device, batch_size)
+        self.tokenizer = tokenizer
+
+    def _image_features(self, pixel_values):
+        pooled = self.model.vision_model(pixel_values=pixel_values).pooler_output
+        return self.model.visual_projection(pooled)
+
+    def embed_texts(self, texts: Sequence[str]):
+        torch = require("torch", "bench")
+        self.model.eval()
+        max_length = min(77, self.model.config.text_config.max_position_embeddings)
+        chunks = []
+        with torch.inference_mode():
+            for start in range(0, len(texts), self.batch_size):
+                tokens = self.tokenizer(list(texts[start : start + self.batch_size]), padding=True,
+                                        truncation=True, max_length=max_length, return_tensors="pt")
+                tokens = {k: v.to(self.device) for k, v in tokens.items() if k in ("input_ids", "attention_mask")}
+                pooled = self.model.text_model(**tokens).pooler_output
+                chunks.append(self.model.text_projection(pooled).float().cpu())
+        return torch.cat(chunks) if chunks else torch.zeros(0, 0)
+
+
+class DinoEncoder(Encoder):
+    """DINO v1 (ViTModel) or DINOv2: the CLS token of the last hidden state (after the final norm)."""
+
+    def __init__(self, model, source: str, kind: str, device: str, batch_size: int = 32):
+        size = getattr(model.config, "image_size", 224)
+        # DINO v1's ViT has fixed position embeddings: keep the 256/224 resize ratio at other sizes.
+        preprocess = DINO_PREPROCESS if kind == "dinov2" or size == 224 else Preprocess(
+            f"dino-imagenet-{size}", int(size * 256 / 224), size, IMAGENET_MEAN, IMAGENET_STD)
+        super().__init__(model, source, preprocess, device, batch_size)
+        self.kind = kind
+
+    def _image_features(self, pixel_values):
+        return self.model(pixel_values=pixel_values).last_hidden_state[:, 0]
+
+
+def _from_pretrained(cls, source: str, **kwargs):
+    try:
+        return cls.from_pretrained(source, **kwargs)
+    except OSError as exc:
+        raise EditlabError(
+            f"cannot load encoder {source!r} ({str(exc).splitlines()[0]}); pass a hub id you can download "
+            "or a local folder saved with save_pretrained"
+        ) from None
+
+
+def load_encoder(kind: str, source: str | None = None, *, device: str | None = None, batch_size: int = 32) -> Encoder:
+    """A cached, frozen encoder: kind is 'clip', 'dino' (v1 ViT) or 'dinov2'; source a hub id or folder."""
+    if kind not in DEFAULT_ENCODERS:
+        raise EditlabError(f"unknown encoder kind {kind!r}; choose one of {', '.join(DEFAULT_ENCODERS)}")
+    source = str(source or DEFAULT_ENCODERS[kind])
+    device = device or default_device()
+    key = (kind, source, device)
+    if key in _LOADED:
+        _LOADED[key].batch_size = batch_size
+        return _LOADED[key]
+    transformers = require("transformers", "bench")
+    if kind == "clip":
+        model = _from_pretrained(transformers.CLIPModel, source)
+        tokenizer = _from_pretrained(transformers.AutoTokenizer, source)
+        encoder: Encoder = ClipEncoder(model, tokenizer, source, device, batch_size)
+    elif kind == "dino":
+        model = _from_pretrained(transformers.ViTModel, source, add_pooling_layer=False)
+        encoder = DinoEncoder(model, source, "dino", device, batch_size)
+    else:
+        model = _from_pretrained(transformers.Dinov2Model, source)
+        encoder = DinoEncoder(model, source, "dinov2", device, batch_size)
+    _LOADED[key] = encoder
+    return encoder
+
+
+def resolve_encoder(encoder: Encoder | str | None, kind: str, batch_size: int = 32) -> Encoder:
+    """Accept a loaded encoder, a hub id / path, or None (the field's default for `kind`)."""
+    if isinstance(encoder, Encoder):
+        return encoder
+    return load_encoder(kind, encoder, batch_size=batch_size)
