@@ -1,0 +1,112 @@
+"""Tiny randomly initialised IP2P components, built in code (no download).
+
+They make the whole edit stack runnable in tests, docs and smoke benchmarks on a CPU in
+milliseconds. The layout follows diffusers' own fast tests (UNet block_out_channels=(32, 64),
+a 32-wide CLIP text model); the tokenizer is word-level so nothing has to be fetched.
+
+    >>> from editlab.pipelines.tiny import tiny_ip2p_components
+    >>> sorted(tiny_ip2p_components())
+    ['scheduler', 'text_encoder', 'tokenizer', 'unet', 'vae']
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: Words the tiny tokenizer knows; anything else maps to <unk>.
+TINY_VOCAB = (
+    "make turn add remove replace change the a an it to of in on with into and "
+    "red green blue yellow white black gray purple orange big small circle square triangle "
+    "star sky snow snowy night day photo painting style background color grayscale left right"
+).split()
+
+
+def tiny_tokenizer(max_length: int = 16):
+    """A word-level tokenizer with CLIP-like special tokens (bos/eos/pad), built offline."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    specials = ["<|startoftext|>", "<|endoftext|>", "<pad>", "<unk>"]
+    vocab = {token: index for index, token in enumerate(specials + list(dict.fromkeys(TINY_VOCAB)))}
+    backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    backend.normalizer = normalizers.Lowercase()
+    backend.pre_tokenizer = pre_tokenizers.Whitespace()
+    backend.post_processor = processors.TemplateProcessing(
+        single="<|startoftext|> $A <|endoftext|>",
+        special_tokens=[("<|startoftext|>", 0), ("<|endoftext|>", 1)],
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=backend,
+        bos_token="<|startoftext|>",
+        eos_token="<|endoftext|>",
+        pad_token="<pad>",
+        unk_token="<unk>",
+        model_max_length=max_length,
+    )
+
+
+def tiny_ip2p_components(
+    seed: int = 0,
+    *,
+    in_channels: int = 8,
+    sample_size: int = 32,
+    cross_attention_dim: int = 32,
+) -> dict[str, Any]:
+    """UNet (8 input channels: noisy latent + image latent), VAE, text encoder, tokenizer, scheduler.
+
+    `in_channels=9` gives a mask-conditioned UNet (UltraEdit-style), `in_channels=4` a
+    text-to-image UNet (useful to test that editlab refuses it).
+    """
+    import torch
+    from diffusers import AutoencoderKL, EulerAncestralDiscreteScheduler, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    tokenizer = tiny_tokenizer()
+    torch.manual_seed(seed)
+    unet = UNet2DConditionModel(
+        block_out_channels=(32, 64),
+        layers_per_block=2,
+        sample_size=sample_size,
+        in_channels=in_channels,
+        out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=cross_attention_dim,
+        norm_num_groups=32,
+    )
+    torch.manual_seed(seed + 1)
+    vae = AutoencoderKL(
+        block_out_channels=(32, 64),
+        in_channels=3,
+        out_channels=3,
+        down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
+        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
+        latent_channels=4,
+        norm_num_groups=32,
+        sample_size=sample_size * 2,
+    )
+    torch.manual_seed(seed + 2)
+    text_encoder = CLIPTextModel(
+        CLIPTextConfig(
+            bos_token_id=0,
+            eos_token_id=1,
+            pad_token_id=2,
+            hidden_size=cross_attention_dim,
+            intermediate_size=37,
+            layer_norm_eps=1e-05,
+            num_attention_heads=4,
+            num_hidden_layers=2,
+            vocab_size=len(tokenizer),
+            max_position_embeddings=tokenizer.model_max_length,
+        )
+    )
+    scheduler = EulerAncestralDiscreteScheduler(
+        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", num_train_timesteps=1000
+    )
+    return {
+        "unet": unet.eval(),
+        "vae": vae.eval(),
+        "text_encoder": text_encoder.eval(),
+        "tokenizer": tokenizer,
+        "scheduler": scheduler,
+    }
