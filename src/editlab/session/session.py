@@ -307,22 +307,31 @@ class EditSession:
 
     def undo(self, steps: int = 1) -> Version:
         """Move HEAD to its parent (`steps` times); `redo` walks back down."""
+        _check_steps(steps)
         with self._locked():
-            for _ in range(steps):
-                if self.head.is_root:
-                    raise EditlabError("nothing to undo: HEAD is the original image (v0)")
-                self._redo.append(self._head)
-                self._head = self.head.parent  # type: ignore[assignment]
+            path = self.history()
+            if steps >= len(path):
+                have = len(path) - 1
+                raise EditlabError(
+                    "nothing to undo: HEAD is the original image (v0)" if have == 0
+                    else f"cannot undo {steps} turns: HEAD is only {have} turn(s) from the original; undo fewer"
+                )
+            self._redo.extend(v.id for v in reversed(path[-steps:]))
+            self._head = path[-steps - 1].id
             self._write_state()
         return self.head
 
     def redo(self, steps: int = 1) -> Version:
         """Re-apply the last undone turn (`steps` times)."""
+        _check_steps(steps)
         with self._locked():
-            for _ in range(steps):
-                if not self._redo:
-                    raise EditlabError("nothing to redo: no undone turn since the last edit or checkout")
-                self._head = self._redo.pop()
+            if steps > len(self._redo):
+                raise EditlabError(
+                    "nothing to redo: no undone turn since the last edit or checkout" if not self._redo
+                    else f"cannot redo {steps} turns: only {len(self._redo)} undone; redo fewer"
+                )
+            self._head = self._redo[-steps]
+            del self._redo[-steps:]
             self._write_state()
         return self.head
 
@@ -488,6 +497,11 @@ def _check_params(params: Mapping[str, Any]) -> dict[str, Any]:
                 "pass numbers, strings, booleans, lists or dicts"
             ) from None
     return dict(params)
+
+
+def _check_steps(steps: Any) -> None:
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise EditlabError(f"steps must be a positive integer, got {steps!r}")
 
 
 def _check_seed(seed: Any) -> int:
