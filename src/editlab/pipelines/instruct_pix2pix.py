@@ -349,7 +349,7 @@ class InstructPix2PixPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin)
                 )
                 unet_evaluations += evaluations
                 latents = scheduler.step(noise_pred, t, latents, **step_kwargs, return_dict=False)[0]
-                if region is not None and extras.latent_blend:
+                if region is not None and region["soft"] is not None and extras.latent_blend:
                     latents = self._blend_latents(scheduler, latents, region, timesteps, i)
                 if callback_on_step_end is not None:
                     outputs = callback_on_step_end(self, i, t, {"latents": latents}) or {}
