@@ -19,17 +19,22 @@ def _reference_lpips(backbone: dict, heads: dict, a, b):
     def features(x):
         x = (x - shift) / scale
         feats = []
-        x = F.relu(F.conv2d(x, backbone["features.0.weight"], backbone["features.0.bias"], stride=4, padding=2)); feats.append(x)
+        x = F.relu(F.conv2d(x, backbone["features.0.weight"], backbone["features.0.bias"], stride=4, padding=2))
+        feats.append(x)
         x = F.max_pool2d(x, 3, 2)
-        x = F.relu(F.conv2d(x, backbone["features.3.weight"], backbone["features.3.bias"], padding=2)); feats.append(x)
+        x = F.relu(F.conv2d(x, backbone["features.3.weight"], backbone["features.3.bias"], padding=2))
+        feats.append(x)
         x = F.max_pool2d(x, 3, 2)
-        x = F.relu(F.conv2d(x, backbone["features.6.weight"], backbone["features.6.bias"], padding=1)); feats.append(x)
-        x = F.relu(F.conv2d(x, backbone["features.8.weight"], backbone["features.8.bias"], padding=1)); feats.append(x)
-        x = F.relu(F.conv2d(x, backbone["features.10.weight"], backbone["features.10.bias"], padding=1)); feats.append(x)
+        x = F.relu(F.conv2d(x, backbone["features.6.weight"], backbone["features.6.bias"], padding=1))
+        feats.append(x)
+        x = F.relu(F.conv2d(x, backbone["features.8.weight"], backbone["features.8.bias"], padding=1))
+        feats.append(x)
+        x = F.relu(F.conv2d(x, backbone["features.10.weight"], backbone["features.10.bias"], padding=1))
+        feats.append(x)
         return feats
 
     total = 0
-    for k, (fa, fb) in enumerate(zip(features(a), features(b))):
+    for k, (fa, fb) in enumerate(zip(features(a), features(b), strict=False)):
         fa = fa / (torch.sqrt((fa**2).sum(1, keepdim=True)) + 1e-10)
         fb = fb / (torch.sqrt((fb**2).sum(1, keepdim=True)) + 1e-10)
         total = total + F.conv2d((fa - fb) ** 2, heads[f"lin{k}.model.1.weight"]).mean(dim=(2, 3))

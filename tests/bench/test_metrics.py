@@ -41,7 +41,7 @@ def test_batched_pixel_metrics_equal_pair_by_pair_with_mixed_sizes():
     outs = [random_image(i, (20 + 4 * (i % 2), 16)) for i in range(6)]
     refs = [random_image(10 + i, (20 + 4 * (i % 2), 16)) for i in range(6)]
     batched = pixel.l2(outs, refs)
-    single = torch.cat([pixel.l2([o], [r]) for o, r in zip(outs, refs)])
+    single = torch.cat([pixel.l2([o], [r]) for o, r in zip(outs, refs, strict=False)])
     assert torch.allclose(batched, single, atol=1e-12)
 
 

@@ -15,6 +15,7 @@ from editlab.types import EditRequest
 #: name -> factory(argument: str | None, **options) -> Editor
 EDITORS: Registry = Registry("editor")
 EDITORS.register("identity", lambda arg=None, **_: IdentityEditor())
+EDITORS.register("precomputed", "editlab.editors.precomputed:build")
 
 
 def get_editor(spec: str | Editor, **options: Any) -> Editor:

@@ -66,7 +66,7 @@ def build_lpips_alex():
         def forward(self, a, b):
             """a, b: (N,3,H,W) in [-1, 1]; returns (N,) distances."""
             total = 0
-            for head, fa, fb in zip(self.heads, self.stages(a), self.stages(b)):
+            for head, fa, fb in zip(self.heads, self.stages(a), self.stages(b), strict=False):
                 fa = fa / (fa.pow(2).sum(1, keepdim=True).sqrt() + 1e-10)
                 fb = fb / (fb.pow(2).sum(1, keepdim=True).sqrt() + 1e-10)
                 total = total + head((fa - fb) ** 2).mean(dim=(2, 3))

@@ -1,0 +1,401 @@
+"""The benchmark harness: samples -> edit requests -> outputs -> metrics/judges -> results.
+
+Every finished editor call, metric value and judge verdict is stored in `OUT/cache.sqlite` under
+a hash of everything that went into it, and outputs are saved as PNG atomically, so an
+interrupted run (even kill -9) resumes where it stopped and gives the same results.
+
+>>> from editlab.bench.harness import run_benchmark
+>>> results = run_benchmark("identity", "magicbrush", data="MagicBrush/test", out="runs/mb-identity",
+...                         metrics=["l1", "l2"], limit=20)              # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+import editlab
+from editlab.bench import results as results_module
+from editlab.bench.benchmarks import Benchmark, BenchSample, get_benchmark
+from editlab.bench.cache import ResultCache, image_hash, stable_hash
+from editlab.bench.judges import Judge, JudgeItem, Verdict, get_judge
+from editlab.bench.scoring import MetricBinding
+from editlab.editors import Editor, get_editor
+from editlab.errors import EditlabError
+from editlab.io import load_image, save_image, write_json, write_text
+from editlab.types import EditRequest
+
+SEED_POLICY = "int(sha256(f'{seed}:{sample_id}').hexdigest()[:8], 16)"
+
+
+def sample_seed(seed: int, sample_id: str) -> int:
+    """A per-sample seed that does not depend on order, --limit or --tasks."""
+    return int(hashlib.sha256(f"{seed}:{sample_id}".encode()).hexdigest()[:8], 16)
+
+
+@dataclass
+class Variant:
+    """One pass over the benchmark with fixed editor params (a sweep has several)."""
+
+    label: str
+    params: dict[str, Any]
+
+    @property
+    def folder(self) -> str:
+        return f"outputs/{self.label}" if self.label else "outputs"
+
+
+@dataclass
+class SampleState:
+    sample: BenchSample
+    seed: int
+    output: Image.Image | None = None
+    output_file: str | None = None
+    input_hash: str | None = None
+    scores: dict[str, float | None] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+    failures: list[dict[str, str]] = field(default_factory=list)
+    judged: dict[str, Any] = field(default_factory=dict)
+
+    def record(self, variant: Variant) -> dict[str, Any]:
+        example = self.sample.example
+        return {
+            "id": example.id, "variant": variant.label, "task": example.task, "group": self.sample.group,
+            "turn": example.turn, "episode": example.episode, "instruction": example.instruction,
+            "output_name": self.sample.output_name, "output": self.output_file, "input_from": self.sample.input_from,
+            "scored": self.sample.scored, "seed": self.seed, "params": variant.params,
+            "input_sha256": self.input_hash, "scores": self.scores, "skipped": self.skipped,
+            "failures": self.failures, "judges": self.judged,
+        }
+
+
+class Harness:
+    """One run: a benchmark, an editor, metrics and judges, an output folder with its cache."""
+
+    def __init__(self, editor: Editor, benchmark: Benchmark, out: Path, *, metrics: list[MetricBinding],
+                 judges: list[Judge], seed: int = 0, batch_size: int = 4, retry_failed: bool = False,
+                 progress: bool = True):
+        self.editor = editor
+        self.benchmark = benchmark
+        self.out = out
+        self.metrics = metrics
+        self.judges = judges
+        self.seed = seed
+        self.batch_size = max(1, batch_size)
+        self.retry_failed = retry_failed
+        self.progress = progress
+        self.cache = ResultCache(out / "cache.sqlite")
+        self.editor_info = editor.describe()
+        self.calls = {"editor": 0, "judge": 0}
+
+    # ---- 1. outputs ---------------------------------------------------------------------------
+
+    def generate(self, samples: list[BenchSample], variant: Variant) -> dict[str, SampleState]:
+        """Edit every sample; turn k waits for turn k-1 when it edits the model's own previous output."""
+        states = {s.id: SampleState(s, sample_seed(self.seed, s.id)) for s in samples}
+        pending = list(samples)
+        bar = self._bar(len(samples), f"edit {variant.label or self.benchmark.name}")
+        while pending:
+            waiting = {p.id for p in pending}
+            ready = [s for s in pending if s.input_from is None or s.input_from not in waiting]
+            if not ready:
+                raise EditlabError(f"benchmark {self.benchmark.name!r}: turns depend on each other in a cycle")
+            pending = [s for s in pending if s not in ready]
+            for start in range(0, len(ready), self.batch_size):
+                self._edit_batch([states[s.id] for s in ready[start : start + self.batch_size]], states, variant)
+                if bar is not None:
+                    bar.update(len(ready[start : start + self.batch_size]))
+        if bar is not None:
+            bar.close()
+        return states
+
+    def _input_image(self, state: SampleState, states: dict[str, SampleState]) -> Image.Image | None:
+        if state.sample.input_from is None:
+            return state.sample.example.source
+        upstream = states.get(state.sample.input_from)
+        if upstream is None or upstream.output is None:
+            state.failures.append({"stage": "editor", "error": f"previous turn {state.sample.input_from} has no output"})
+            return None
+        return upstream.output
+
+    def _edit_key(self, state: SampleState, image: Image.Image, variant: Variant) -> str:
+        example = state.sample.example
+        mask = image_hash(example.mask) if example.mask is not None else None
+        return stable_hash({"editor": self.editor_info, "benchmark": self.benchmark.name, "sample": example.id,
+                            "output_name": state.sample.output_name, "input": image_hash(image), "mask": mask,
+                            "instruction": example.instruction, "seed": state.seed, "params": variant.params})
+
+    def _edit_batch(self, batch: list[SampleState], states: dict[str, SampleState], variant: Variant) -> None:
+        cacheable = getattr(self.editor, "cacheable", True)
+        to_run: list[tuple[SampleState, EditRequest, str]] = []
+        for state in batch:
+            image = self._input_image(state, states)
+            if image is None:
+                continue
+            state.input_hash = image_hash(image)
+            key = self._edit_key(state, image, variant)
+            path = self.out / variant.folder / f"{state.sample.output_name}.png"
+            cached = self.cache.get(key) if cacheable else None
+            if cached and path.exists():
+                output = load_image(path)
+                if image_hash(output) == cached["sha256"]:
+                    state.output, state.output_file = output, str(path.relative_to(self.out))
+                    continue
+            example = state.sample.example
+            context = {"benchmark": self.benchmark.name, "sample_id": example.id,
+                       "output_name": state.sample.output_name, **state.sample.context}
+            request = EditRequest(image=image, instruction=example.instruction, mask=example.mask, seed=state.seed,
+                                  params=dict(variant.params), context=context)
+            to_run.append((state, request, key))
+        if not to_run:
+            return
+        outputs = self._call_editor([request for _, request, _ in to_run], [state for state, _, _ in to_run])
+        entries = []
+        for (state, _, key), output in zip(to_run, outputs, strict=False):
+            if output is None:
+                continue
+            path = self.out / variant.folder / f"{state.sample.output_name}.png"
+            output = output.convert("RGB")
+            save_image(output, path)
+            state.output, state.output_file = output, str(path.relative_to(self.out))
+            entries.append((key, "edit", {"file": state.output_file, "sha256": image_hash(output)}))
+        if entries and cacheable:
+            self.cache.put_many(entries)
+
+    def _call_editor(self, requests: list[EditRequest], states: list[SampleState]) -> list[Image.Image | None]:
+        """The whole batch at once; if it fails, each request alone so one bad sample fails alone."""
+        try:
+            self.calls["editor"] += len(requests)
+            outputs = self.editor.edit_batch(requests)
+            if len(outputs) != len(requests):
+                raise EditlabError(f"editor returned {len(outputs)} images for {len(requests)} requests")
+            return list(outputs)
+        except Exception as batch_error:  # noqa: BLE001 - isolate the failing sample below
+            if len(requests) == 1:
+                states[0].failures.append({"stage": "editor", "error": _one_line(batch_error)})
+                return [None]
+        results: list[Image.Image | None] = []
+        for request, state in zip(requests, states, strict=False):
+            results.extend(self._call_editor([request], [state]))
+        return results
+
+    # ---- 2. metrics -----------------------------------------------------------------------------
+
+    def score_metrics(self, states: dict[str, SampleState]) -> None:
+        scored = [s for s in states.values() if s.sample.scored and s.output is not None]
+        for binding in self.metrics:
+            info = binding.describe()
+            keys, inputs, owners = [], [], []
+            for state in scored:
+                args, reason, parts = binding.inputs_for(state.sample, state.output)
+                if args is None:
+                    state.skipped[binding.name] = reason or "not applicable"
+                    continue
+                keys.append(stable_hash({"metric": info, "output": image_hash(state.output), **parts}))
+                inputs.append(args)
+                owners.append(state)
+            cached = self.cache.get_many(keys)
+            missing = [i for i, key in enumerate(keys) if key not in cached]
+            if missing:
+                values = binding.compute([inputs[i] for i in missing])
+                self.cache.put_many([(keys[i], "metric", {"value": v}) for i, v in zip(missing, values, strict=False)])
+                cached.update({keys[i]: {"value": v} for i, v in zip(missing, values, strict=False)})
+            for key, state in zip(keys, owners, strict=False):
+                value = cached[key]["value"]
+                state.scores[binding.name] = value
+                if value is None:
+                    state.skipped[binding.name] = "non-finite value (e.g. PSNR of identical images)"
+
+    # ---- 3. judges ------------------------------------------------------------------------------
+
+    def run_judges(self, states: dict[str, SampleState]) -> None:
+        scored = [s for s in states.values() if s.sample.scored and s.output is not None]
+        for judge in self.judges:
+            items = [self._judge_item(state) for state in scored]
+            keys = [judge.cache_key(item) for item in items]
+            cached = self.cache.get_many(keys)
+            todo = [i for i, key in enumerate(keys)
+                    if key not in cached or (self.retry_failed and cached[key].get("failure"))]
+            bar = self._bar(len(todo), f"judge {judge.name}") if todo else None
+            for start in range(0, len(todo), self.batch_size):
+                chunk = todo[start : start + self.batch_size]
+                self.calls["judge"] += len(chunk)
+                verdicts = judge.judge([items[i] for i in chunk])
+                self.cache.put_many([(keys[i], "judge", v.to_json()) for i, v in zip(chunk, verdicts, strict=False)])
+                cached.update({keys[i]: v.to_json() for i, v in zip(chunk, verdicts, strict=False)})
+                if bar is not None:
+                    bar.update(len(chunk))
+            if bar is not None:
+                bar.close()
+            for key, state in zip(keys, scored, strict=False):
+                verdict = Verdict.from_json(cached[key])
+                state.judged[judge.name] = {"failure": verdict.failure, "answers": verdict.answers,
+                                            "attempts": verdict.attempts, "details": verdict.details}
+                if verdict.scores is None:
+                    state.failures.append({"stage": f"judge:{judge.name}", "error": verdict.failure or "no scores"})
+                else:
+                    state.scores.update(verdict.scores)
+
+    @staticmethod
+    def _judge_item(state: SampleState) -> JudgeItem:
+        example = state.sample.example
+        return JudgeItem(source=example.source, output=state.output, instruction=example.instruction,
+                         task=example.task, example=example, meta=example.meta)
+
+    # ---- helpers --------------------------------------------------------------------------------
+
+    def _bar(self, total: int, description: str):
+        if not self.progress or total == 0:
+            return None
+        from tqdm import tqdm
+
+        return tqdm(total=total, desc=description, file=sys.stderr, leave=False)
+
+
+def _one_line(error: BaseException) -> str:
+    return f"{type(error).__name__}: {' '.join(str(error).split())}"[:500]
+
+
+def _build_metrics(benchmark: Benchmark, names: Sequence[str] | None) -> list[MetricBinding]:
+    """The YAML's metrics, or the ones named (bound as the YAML says, else to its default reference)."""
+    declared = benchmark.spec.metrics
+    chosen = list(names) if names else list(declared)
+    return [MetricBinding.build(name, declared.get(name), benchmark.spec.reference) for name in chosen]
+
+
+def _build_judges(benchmark: Benchmark, judges: Sequence[str | Judge] | None, backend: Any,
+                  judge_options: dict[str, Any] | None) -> tuple[list[Judge], list[str]]:
+    """Judges to run, and notes on declared judges that were not run (no backend given)."""
+    from editlab.bench.judges import JUDGES
+
+    notes: list[str] = []
+    if judges is not None:
+        return [get_judge(j, backend, **(judge_options or {})) for j in judges], notes
+    chosen: list[Judge] = []
+    for name in benchmark.spec.judges:
+        needs_backend = getattr(JUDGES.get(name), "needs_backend", True)
+        if needs_backend and backend is None:
+            notes.append(f"judge {name} not run: no --judge-backend given")
+            continue
+        chosen.append(get_judge(name, backend, **(judge_options or {})))
+    return chosen, notes
+
+
+def run_benchmark(
+    editor: str | Editor,
+    benchmark: str | Benchmark,
+    *,
+    out: str | Path,
+    data: str | None = None,
+    options: dict[str, Any] | None = None,
+    limit: int | None = None,
+    tasks: Sequence[str] | None = None,
+    seed: int = 0,
+    metrics: Sequence[str] | None = None,
+    judges: Sequence[str | Judge] | None = None,
+    judge_backend: Any = None,
+    judge_options: dict[str, Any] | None = None,
+    params: dict[str, Any] | None = None,
+    sweep_image_guidance: Sequence[float] | None = None,
+    batch_size: int = 4,
+    retry_failed: bool = False,
+    report: bool = True,
+    print_table: bool = True,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Run `editor` on `benchmark`, score it, write results.json / samples.jsonl / report.html to `out`.
+
+    Rerunning with the same arguments resumes: finished edits, metric values and judge answers
+    come from `out/cache.sqlite`.
+    """
+    out = Path(out)
+    bench = benchmark if isinstance(benchmark, Benchmark) else get_benchmark(benchmark, data=data, options=options)
+    bindings = _build_metrics(bench, metrics)
+    judge_list, notes = _build_judges(bench, judges, judge_backend, judge_options)
+    edit = get_editor(editor)
+    samples = bench.samples(limit=limit, tasks=list(tasks) if tasks else None)
+    if not samples:
+        raise EditlabError(f"benchmark {bench.name!r} gave no samples; check --data, --tasks and --limit")
+    out.mkdir(parents=True, exist_ok=True)
+    harness = Harness(edit, bench, out, metrics=bindings, judges=judge_list, seed=seed, batch_size=batch_size,
+                      retry_failed=retry_failed, progress=progress)
+
+    base_params = dict(params or {})
+    variants = [Variant("", base_params)]
+    if sweep_image_guidance:
+        variants = [Variant(f"igs-{value:g}", {**base_params, "image_guidance_scale": float(value)})
+                    for value in sweep_image_guidance]
+
+    all_records: list[dict[str, Any]] = []
+    per_variant: list[dict[str, Any]] = []
+    for variant in variants:
+        states = harness.generate(samples, variant)
+        harness.score_metrics(states)
+        harness.run_judges(states)
+        records = [states[s.id].record(variant) for s in samples]
+        all_records.extend(records)
+        per_variant.append({"label": variant.label, "params": variant.params,
+                            **results_module.aggregate(records, bench.spec.aggregate)})
+
+    first = per_variant[0]
+    results: dict[str, Any] = {
+        "schema": results_module.SCHEMA,
+        "schema_version": results_module.SCHEMA_VERSION,
+        "created": results_module.now_iso(),
+        "editlab_version": editlab.__version__,
+        "git": results_module.git_state(),
+        "libraries": results_module.library_versions(),
+        "config": {
+            "editor": harness.editor_info,
+            "benchmark": bench.describe(),
+            "limit": limit, "tasks": list(tasks) if tasks else None, "seed": seed, "params": base_params,
+            "metrics": [b.name for b in bindings], "judges": [j.name for j in judge_list],
+            "sweep": {"image_guidance_scale": list(sweep_image_guidance)} if sweep_image_guidance else None,
+            "batch_size": batch_size, "notes": notes,
+        },
+        "seeds": {"base": seed, "per_sample": SEED_POLICY},
+        "encoders": {b.name: b.encoder.describe() for b in bindings if b.encoder is not None},
+        "references": {b.name: b.reference_description() for b in bindings},
+        "judges": {j.name: j.describe() for j in judge_list},
+        "n_samples": len(samples),
+        "n_scored": sum(1 for s in samples if s.scored),
+        "tasks": first["tasks"],
+        "groups": first["groups"],
+        "overall": first["overall"],
+        "failures": results_module.failure_summary(all_records),
+        "sweep": [{k: v for k, v in entry.items() if k != "groups"} for entry in per_variant] if sweep_image_guidance else None,
+        "files": {"samples": "samples.jsonl", "report": "report.html" if report else None, "cache": "cache.sqlite",
+                  "outputs": "outputs/"},
+    }
+    if "success" in results["overall"]["scores"]:
+        results["success"] = results["overall"]["scores"]["success"]
+    write_text(out / "samples.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in all_records))
+    write_json(out / "results.json", results)
+    if report:
+        from editlab.bench.report import write_report
+
+        write_report(results, all_records, samples, out)
+    if print_table:
+        print(results_module.markdown_table(results))
+    harness.cache.close()
+    return results
+
+
+def judge_outputs(outputs: str | Path, benchmark: str | Benchmark, *, out: str | Path | None = None,
+                  **kwargs: Any) -> dict[str, Any]:
+    """Score outputs that already exist (any model's, in the benchmark's naming) without editing anything.
+
+    >>> judge_outputs("my_model_outputs/", "gedit", judge_backend="openai:gpt-4o-2024-08-06")  # doctest: +SKIP
+    """
+    from editlab.editors.precomputed import PrecomputedEditor
+
+    editor = PrecomputedEditor(outputs)
+    return run_benchmark(editor, benchmark, out=out or Path(editor.folder).parent / f"judged-{Path(str(outputs)).name}",
+                         **kwargs)

@@ -1,0 +1,34 @@
+"""The toyworld oracle as a judge: exact scores from the scene's ground truth, no model involved."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from editlab.bench.judges.base import Judge, JudgeItem, Verdict
+
+
+class OracleJudge(Judge):
+    name = "oracle"
+    needs_backend = False
+    score_keys = ("success", "adherence", "quality", "preservation")
+
+    def __init__(self, **_: Any):
+        from editlab.toyworld import Oracle
+
+        self.oracle = Oracle()
+
+    def describe(self) -> dict[str, Any]:
+        import editlab
+
+        return {"judge": self.name, "editlab_version": editlab.__version__,
+                "oracle": getattr(self.oracle, "version", type(self.oracle).__name__)}
+
+    def judge(self, items: Sequence[JudgeItem]) -> list[Verdict]:
+        verdicts = []
+        for item in items:
+            score = self.oracle.score(item.example, item.output)
+            scores = {key: float(getattr(score, key)) for key in self.score_keys}
+            details = getattr(score, "details", None)
+            verdicts.append(Verdict(scores, None, [], 1, {"details": details} if details else {}))
+        return verdicts

@@ -1,0 +1,155 @@
+"""The harness end to end on a tiny MagicBrush-layout dataset: naming, settings, caching, failures."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+import pytest
+from bench_helpers import make_magicbrush
+from PIL import Image
+
+from editlab.bench.harness import run_benchmark
+from editlab.bench.metrics import pixel
+from editlab.cli.main import main
+from editlab.editors.base import Editor
+from editlab.io import load_image
+from editlab.types import EditRequest
+
+
+class CountingEditor(Editor):
+    """Inverts the image; counts calls (a fake model)."""
+
+    name = "counting"
+
+    def __init__(self):
+        self.calls = 0
+
+    def edit_batch(self, requests: Sequence[EditRequest]) -> list[Image.Image]:
+        self.calls += len(requests)
+        from PIL import ImageOps
+
+        return [ImageOps.invert(r.image.convert("RGB")) for r in requests]
+
+
+@pytest.fixture
+def magicbrush(tmp_path):
+    return str(make_magicbrush(tmp_path / "data"))
+
+
+def _images(root, sid, name):
+    return load_image(f"{root}/images/{sid}/{sid}-{name}.png")
+
+
+def test_final_turn_identity_scores_last_turn_against_its_target(magicbrush, tmp_path):
+    results = run_benchmark("identity", "magicbrush", data=magicbrush, out=tmp_path / "run", metrics=["l1", "l2"],
+                            print_table=False, progress=False)
+    outputs = sorted(p.name for p in (tmp_path / "run" / "outputs").iterdir())
+    assert outputs == ["100_1.png", "100_iter_2.png", "101_1.png", "101_iter_2.png", "102_1.png", "102_iter_2.png"]
+    assert results["n_samples"] == 6 and results["n_scored"] == 3
+    # identity twice = the original input, compared with the turn-2 target
+    expected = [pixel.l1([_images(magicbrush, sid, "input")], [_images(magicbrush, sid, "output2")])[0].item()
+                for sid in ("100", "101", "102")]
+    assert results["overall"]["scores"]["l1"] == pytest.approx(sum(expected) / 3, abs=1e-9)
+    assert results["references"] == {"l1": "target", "l2": "target"}
+    assert results["config"]["benchmark"]["options"]["setting"] == "final-turn"
+
+
+def test_all_turn_edits_ground_truth_inputs_and_scores_every_turn(magicbrush, tmp_path):
+    results = run_benchmark("identity", "magicbrush", data=magicbrush, out=tmp_path / "run", metrics=["l1"],
+                            options={"setting": "all-turn"}, print_table=False, progress=False)
+    assert (tmp_path / "run" / "outputs" / "100_inde_2.png").exists()
+    assert results["n_scored"] == 6
+    records = [json.loads(line) for line in (tmp_path / "run" / "samples.jsonl").read_text().splitlines()]
+    turn2 = next(r for r in records if r["id"] == "100/turn2")
+    expected = pixel.l1([_images(magicbrush, "100", "output1")], [_images(magicbrush, "100", "output2")])[0].item()
+    assert turn2["scores"]["l1"] == pytest.approx(expected, abs=1e-9)
+    assert turn2["instruction"] == "edit 2 of 100"  # numeric turn order despite reversed listing
+    assert set(results["groups"]) == {"turn1", "turn2"}
+
+
+def test_rerun_repeats_no_editor_call_and_gives_the_same_results(magicbrush, tmp_path):
+    editor = CountingEditor()
+    first = run_benchmark(editor, "magicbrush", data=magicbrush, out=tmp_path / "run", metrics=["l1"],
+                          print_table=False, progress=False)
+    assert editor.calls == 6
+    second = run_benchmark(editor, "magicbrush", data=magicbrush, out=tmp_path / "run", metrics=["l1"],
+                           print_table=False, progress=False)
+    assert editor.calls == 6
+    assert second["overall"] == first["overall"] and second["tasks"] == first["tasks"]
+    # a different seed is a different request: edited again
+    run_benchmark(editor, "magicbrush", data=magicbrush, out=tmp_path / "run", metrics=["l1"], seed=1,
+                  print_table=False, progress=False, limit=1)
+    assert editor.calls == 8
+
+
+def test_precomputed_outputs_score_like_the_run_and_missing_files_are_counted_failures(magicbrush, tmp_path):
+    editor = CountingEditor()
+    ran = run_benchmark(editor, "magicbrush", data=magicbrush, out=tmp_path / "run", metrics=["l1"],
+                        print_table=False, progress=False)
+    (tmp_path / "run" / "outputs" / "101_iter_2.png").unlink()
+    judged = run_benchmark(f"precomputed:{tmp_path / 'run'}", "magicbrush", data=magicbrush, out=tmp_path / "judged",
+                           metrics=["l1"], print_table=False, progress=False)
+    assert judged["failures"]["count"] == 1
+    assert judged["failures"]["samples"][0]["sample"] == "101/turn2"
+    assert "101_iter_2" in judged["failures"]["samples"][0]["error"]
+    assert judged["overall"]["counts"]["l1"] == 2  # the missing one has no score, not a made-up one
+    scores = {r["id"]: r["scores"] for r in map(json.loads, (tmp_path / "run" / "samples.jsonl").read_text().splitlines())}
+    judged_scores = {r["id"]: r["scores"] for r in map(json.loads, (tmp_path / "judged" / "samples.jsonl").read_text().splitlines())}
+    assert judged_scores["100/turn2"] == scores["100/turn2"]
+    assert ran["overall"]["counts"]["l1"] == 3
+
+
+def test_clip_t_uses_the_local_caption_and_records_missing_ones(magicbrush, tmp_path, tiny_clip):
+    # bind the tiny encoder through a custom YAML copy of magicbrush
+    import yaml
+
+    from editlab.bench.benchmarks import BENCHMARKS
+    from editlab.bench.metrics.similarity import clip_text_similarity
+
+    spec = yaml.safe_load(BENCHMARKS.get("magicbrush").read_text())
+    spec["metrics"]["clip_t"]["encoder"] = tiny_clip
+    spec["metrics"]["clip_i"]["encoder"] = tiny_clip
+    custom = tmp_path / "mb_tiny.yaml"
+    custom.write_text(yaml.safe_dump(spec))
+    results = run_benchmark("identity", str(custom), data=magicbrush, out=tmp_path / "run", metrics=["clip_t", "clip_i"],
+                            options={"setting": "all-turn"}, print_table=False, progress=False)
+    records = {r["id"]: r for r in map(json.loads, (tmp_path / "run" / "samples.jsonl").read_text().splitlines())}
+    expected = clip_text_similarity([_images(magicbrush, "101", "input")], ["a picture number 1"], encoder=tiny_clip)[0].item()
+    assert records["101/turn1"]["scores"]["clip_t"] == pytest.approx(expected, abs=1e-6)
+    assert "clip_t" not in records["100/turn2"]["scores"]
+    assert "no local caption" in records["100/turn2"]["skipped"]["clip_t"]
+    assert results["encoders"]["clip_t"]["sha256"] == results["encoders"]["clip_i"]["sha256"]
+    assert results["encoders"]["clip_i"]["source"] == tiny_clip
+
+
+def test_results_schema_files_and_markdown(magicbrush, tmp_path, capsys):
+    results = run_benchmark("identity", "magicbrush", data=magicbrush, out=tmp_path / "run", metrics=["l1", "ssim"],
+                            print_table=True, progress=False)
+    for key in ("schema", "schema_version", "created", "editlab_version", "git", "libraries", "config", "seeds",
+                "encoders", "references", "judges", "tasks", "overall", "failures", "n_samples"):
+        assert key in results
+    assert results["libraries"]["torch"]
+    saved = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert saved["overall"] == results["overall"]
+    table = capsys.readouterr().out
+    assert "| task | n | l1 | ssim | failures |" in table and "**overall**" in table
+    html = (tmp_path / "run" / "report.html").read_text()
+    assert "data:image/jpeg;base64" in html and "magicbrush" in html
+    assert not list((tmp_path / "run").glob(".*tmp*"))
+
+
+def test_cli_bench_and_judge(magicbrush, tmp_path, capsys):
+    assert main(["bench", "--editor", "identity", "--benchmark", "magicbrush", "--data", magicbrush, "--metrics",
+                 "l1,l2", "--limit", "2", "--out", str(tmp_path / "run")]) == 0
+    assert json.loads((tmp_path / "run" / "results.json").read_text())["n_samples"] == 4
+    assert main(["judge", "--outputs", str(tmp_path / "run"), "--benchmark", "magicbrush", "--data", magicbrush,
+                 "--metrics", "l1", "--limit", "2"]) == 0
+    judged = json.loads((tmp_path / "run-judged" / "results.json").read_text())
+    assert judged["config"]["editor"]["editor"] == "precomputed" and judged["failures"]["count"] == 0
+    capsys.readouterr()
+    assert main(["bench", "--editor", "identity", "--benchmark", "magicbrsh", "--out", str(tmp_path / "x")]) == 2
+    assert "did you mean 'magicbrush'" in capsys.readouterr().err
+    assert main(["bench", "--editor", "identity", "--benchmark", "magicbrush", "--data", magicbrush,
+                 "--option", "setting=sideways", "--out", str(tmp_path / "x")]) == 2
+    assert "must be one of final-turn, all-turn" in capsys.readouterr().err
