@@ -37,6 +37,7 @@ from editlab.editors import Editor, get_editor
 from editlab.errors import EditlabError
 from editlab.io import load_image, load_mask, save_image, write_json, write_text
 from editlab.session.journal import Journal
+from editlab.session.locking import file_lock
 from editlab.session.version import derive_seed
 from editlab.types import EditRequest
 
@@ -182,10 +183,10 @@ def _broken(number: int, error: str, job_id: str | None = None) -> BatchJob:
 def _mark_duplicates(jobs: list[BatchJob]) -> list[BatchJob]:
     first: dict[str, BatchJob] = {}
     for job in jobs:
-        if job.id in first and job.error is None:
+        if job.id in first:  # renamed so its error record can't overwrite the first one's
             where = f"line {first[job.id].line}" if first[job.id].line else repr(first[job.id].image)
-            job.error = (f"{'line ' + str(job.line) + ': ' if job.line else ''}duplicate id {job.id!r} "
-                         f"(first used by {where}); give each job a unique 'id'")
+            job.error = job.error or (f"{'line ' + str(job.line) + ': ' if job.line else ''}duplicate id "
+                                      f"{job.id!r} (first used by {where}); give each job a unique 'id'")
             job.id = f"{job.id}~{job.line or len(first)}"
         first.setdefault(job.id, job)
     return jobs
@@ -325,8 +326,6 @@ def run_batch(
     >>> [r["status"] for r in read_manifest("out/").values()]                     # doctest: +SKIP
     ['ok', 'ok', 'error']
     """
-    from tqdm.auto import tqdm
-
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise EditlabError(f"batch_size must be a positive integer, got {batch_size!r}")
     job_list = load_jobs(jobs, instruction=instruction)
@@ -339,6 +338,16 @@ def run_batch(
     describe = json.loads(json.dumps(editor_obj.describe(), default=str))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    busy = f"{out} is being written by another editlab batch; wait for it or pick another output folder"
+    with file_lock(out / ".lock", wait=False, busy_message=busy):
+        _remove_stale_temp_files(out)  # left by a kill -9 mid-write; safe while we hold the lock
+        return _run_locked(job_list, out, editor_obj, describe, defaults=defaults, resume=resume,
+                           batch_size=batch_size, seed=seed, progress=progress)
+
+
+def _run_locked(job_list: list[BatchJob], out: Path, editor: Editor, describe: dict[str, Any], *,
+                defaults: dict[str, Any], resume: bool, batch_size: int, seed: int, progress: bool) -> Path:
+    from tqdm.auto import tqdm
 
     previous = read_manifest(out) if resume else {}
     items = [_item(job, defaults, seed, describe_hash(describe)) for job in job_list]
@@ -346,7 +355,7 @@ def run_batch(
     started = time.perf_counter()
     bar = tqdm(total=len(items), initial=len(done), unit="img", desc="editing", disable=not progress,
                dynamic_ncols=True)
-    runner = _Runner(out, editor_obj, describe, bar)
+    runner = _Runner(out, editor, describe, bar)
     runner.counts["skipped"] = len(done)
     try:
         _run_grouped([item for item in items if item.job.id not in done], runner, batch_size)
@@ -360,6 +369,11 @@ def run_batch(
     if progress:
         print(_summary_line(summary, out), file=sys.stderr)
     return out / MANIFEST
+
+
+def _remove_stale_temp_files(out: Path) -> None:
+    for temp in out.glob(".*.tmp-*"):
+        temp.unlink(missing_ok=True)
 
 
 def _item(job: BatchJob, defaults: Mapping[str, Any], base_seed: int, editor_hash: str) -> _Item:

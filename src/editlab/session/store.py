@@ -18,14 +18,12 @@ on open (HEAD moves to it, exactly as the interrupted turn would have done).
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -35,15 +33,10 @@ from PIL import Image
 from editlab.errors import EditlabError
 from editlab.io import write_bytes, write_json
 from editlab.session.journal import Journal, fsync_dir
+from editlab.session.locking import file_lock
 
 FORMAT = "editlab-session"
 FORMAT_VERSION = 1
-
-try:  # POSIX advisory locks; elsewhere a single writer per session is assumed
-    import fcntl
-except ImportError:  # pragma: no cover - Windows
-    fcntl = None  # type: ignore[assignment]
-
 
 def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -164,15 +157,6 @@ class SessionStore:
     def write_state(self, head: str, redo: list[str], *, seen: int) -> None:
         write_json(self.dir / "state.json", {"head": head, "redo": redo, "seen": seen, "updated": now_iso()})
 
-    @contextlib.contextmanager
-    def locked(self) -> Iterator[None]:
+    def locked(self):
         """Hold the session's write lock (other editlab processes wait; readers never do)."""
-        if fcntl is None:
-            yield
-            return
-        with open(self.dir / ".lock", "a+b") as handle:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        return file_lock(self.dir / ".lock")
