@@ -70,7 +70,7 @@ class MetricsLog:
     def truncate_after(self, step: int) -> None:
         if not (self.enabled and self.path.exists()):
             return
-        keep = [line for line in self.path.read_text().splitlines() if line.strip() and json.loads(line).get("step", 0) <= step]
+        keep = [line for line in self.path.read_text().splitlines() if _step_of(line) is not None and _step_of(line) <= step]
         from editlab.io.atomic import write_text
 
         write_text(self.path, "".join(line + "\n" for line in keep))
@@ -84,7 +84,15 @@ class MetricsLog:
     def read(self) -> list[dict[str, Any]]:
         if not self.path.exists():
             return []
-        return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
+        return [json.loads(line) for line in self.path.read_text().splitlines() if _step_of(line) is not None]
+
+
+def _step_of(line: str) -> int | None:
+    """The step of a metrics line, or None for a line cut short by a kill."""
+    try:
+        return int(json.loads(line).get("step", 0))
+    except (ValueError, AttributeError):
+        return None
 
 
 def resolve_mixed_precision(requested: str) -> str:
@@ -131,6 +139,12 @@ class Trainer:
         torch = require("torch", "train")
         cfg = self.config
         self.mixed_precision = resolve_mixed_precision(cfg.mixed_precision)
+        # accelerate keeps one process-wide state; a second run in the same process (tests, notebooks)
+        # may ask for another precision, so start from a clean state (the distributed set-up is kept).
+        from accelerate.state import AcceleratorState, GradientState
+
+        AcceleratorState._reset_state(reset_partial_state=False)
+        GradientState._reset_state()
         self.accelerator = accelerate.Accelerator(
             mixed_precision=self.mixed_precision,
             log_with=cfg.report_to,
