@@ -263,11 +263,27 @@ def _one_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {' '.join(str(error).split())}"[:500]
 
 
-def _build_metrics(benchmark: Benchmark, names: Sequence[str] | None) -> list[MetricBinding]:
-    """The YAML's metrics, or the ones named (bound as the YAML says, else to its default reference)."""
+def _build_metrics(benchmark: Benchmark, names: Sequence[str] | None,
+                   encoders: dict[str, str] | None = None) -> list[MetricBinding]:
+    """The YAML's metrics, or the ones named (bound as the YAML says, else to its default reference).
+
+    `encoders` ({"clip": hub id or folder, "dino": ..., "dinov2": ...}) overrides the YAML's encoders.
+    """
+    from editlab.bench.metrics import METRICS
+    from editlab.bench.metrics.encoders import DEFAULT_ENCODERS
+
+    unknown = set(encoders or {}) - set(DEFAULT_ENCODERS)
+    if unknown:
+        raise EditlabError(f"unknown encoder kind(s) {', '.join(sorted(unknown))}; use {', '.join(DEFAULT_ENCODERS)}")
     declared = benchmark.spec.metrics
-    chosen = list(names) if names else list(declared)
-    return [MetricBinding.build(name, declared.get(name), benchmark.spec.reference) for name in chosen]
+    bindings = []
+    for name in list(names) if names else list(declared):
+        options = dict(declared.get(name) or {})
+        kind = METRICS.get(name).encoder
+        if kind and encoders and kind in encoders:
+            options["encoder"] = encoders[kind]
+        bindings.append(MetricBinding.build(name, options, benchmark.spec.reference))
+    return bindings
 
 
 def _build_judges(benchmark: Benchmark, judges: Sequence[str | Judge] | None, backend: Any,
@@ -279,7 +295,7 @@ def _build_judges(benchmark: Benchmark, judges: Sequence[str | Judge] | None, ba
     if judges is not None:
         return [get_judge(j, backend, **(judge_options or {})) for j in judges], notes
     chosen: list[Judge] = []
-    for name in benchmark.spec.judges:
+    for name in benchmark.loader.judge_names():
         needs_backend = getattr(JUDGES.get(name), "needs_backend", True)
         if needs_backend and backend is None:
             notes.append(f"judge {name} not run: no --judge-backend given")
@@ -299,6 +315,7 @@ def run_benchmark(
     tasks: Sequence[str] | None = None,
     seed: int = 0,
     metrics: Sequence[str] | None = None,
+    encoders: dict[str, str] | None = None,
     judges: Sequence[str | Judge] | None = None,
     judge_backend: Any = None,
     judge_options: dict[str, Any] | None = None,
@@ -317,7 +334,7 @@ def run_benchmark(
     """
     out = Path(out)
     bench = benchmark if isinstance(benchmark, Benchmark) else get_benchmark(benchmark, data=data, options=options)
-    bindings = _build_metrics(bench, metrics)
+    bindings = _build_metrics(bench, metrics, encoders)
     judge_list, notes = _build_judges(bench, judges, judge_backend, judge_options)
     edit = get_editor(editor)
     samples = bench.samples(limit=limit, tasks=list(tasks) if tasks else None)

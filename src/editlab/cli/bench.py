@@ -46,6 +46,8 @@ def add_scoring_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=int, help="first N sessions/episodes/samples only")
     parser.add_argument("--tasks", help="comma-separated task names to keep")
     parser.add_argument("--metrics", help="comma-separated metrics (default: the benchmark's), e.g. l1,l2 runs offline")
+    parser.add_argument("--encoder", action="append", metavar="KIND=SOURCE",
+                        help="override an encoder: clip=openai/clip-vit-large-patch14, dino=PATH, dinov2=facebook/dinov2-base")
     parser.add_argument("--judge", help="comma-separated judges (default: the benchmark's; 'none' for no judge)")
     parser.add_argument("--judge-backend", help="dummy | openai:MODEL[@BASE_URL] | transformers:MODEL_OR_PATH")
     parser.add_argument("--judge-api-key-env", default="OPENAI_API_KEY", help="env var holding the endpoint's API key")
@@ -92,7 +94,8 @@ def scoring_kwargs(args) -> dict[str, Any]:
         judges = []
     return dict(
         data=args.data, options=_key_values(args.option, "--option"), limit=args.limit, tasks=_names(args.tasks),
-        seed=args.seed, metrics=_names(args.metrics), judges=judges, judge_backend=args.judge_backend,
+        seed=args.seed, metrics=_names(args.metrics), encoders=_key_values(args.encoder, "--encoder") or None,
+        judges=judges, judge_backend=args.judge_backend,
         judge_options=_backend_options(args), batch_size=args.batch_size, retry_failed=args.retry_failed,
         report=not args.no_report,
     )

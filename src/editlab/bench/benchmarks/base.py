@@ -125,6 +125,10 @@ class BenchmarkLoader:
         """Yield samples in order, the turns of one episode/session together."""
         raise NotImplementedError
 
+    def judge_names(self) -> list[str]:
+        """Judges this benchmark uses (a loader may pick them by option, e.g. ImgEdit's suite)."""
+        return list(self.spec.judges)
+
     # helpers shared by loaders -------------------------------------------------------------
 
     def local_root(self) -> Path:
