@@ -86,6 +86,21 @@ def plan_size(
     return SizePlan(original=(width, height), resized=resized, working=working, pad_mode=pad_mode)
 
 
+def plan_letterbox(width: int, height: int, box: tuple[int, int], *, pad_mode: str = "edge") -> SizePlan:
+    """Fit a `width` x `height` image inside an exact `box` (w, h), aspect kept, padding the rest.
+
+    For backends that only take fixed sizes (e.g. an API's "1024x1024").
+
+    >>> plan_letterbox(200, 100, (64, 64)).resized
+    (64, 32)
+    """
+    if width < 1 or height < 1:
+        raise EditlabError(f"image has no pixels ({width}x{height}); pass a non-empty image")
+    scale = min(box[0] / width, box[1] / height)
+    resized = (max(1, min(box[0], round(width * scale))), max(1, min(box[1], round(height * scale))))
+    return SizePlan(original=(width, height), resized=resized, working=tuple(box), pad_mode=pad_mode)
+
+
 def _pad_array(array: np.ndarray, pad: tuple[int, int], mode: str) -> np.ndarray:
     right, bottom = pad
     if right == 0 and bottom == 0:

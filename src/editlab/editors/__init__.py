@@ -16,6 +16,14 @@ from editlab.types import EditRequest
 EDITORS: Registry = Registry("editor")
 EDITORS.register("identity", lambda arg=None, **_: IdentityEditor())
 EDITORS.register("precomputed", "editlab.editors.precomputed:build")
+# the edit engine's backends (editlab.editors.ip2p / diffusers_adapter / http / auto)
+EDITORS.register("model", "editlab.editors.auto:build_model")
+EDITORS.register("ip2p", "editlab.editors.ip2p:build_ip2p")
+EDITORS.register("toyworld", "editlab.editors.ip2p:build_toyworld")
+EDITORS.register("sdxl-ip2p", "editlab.editors.diffusers_adapter:build_sdxl_ip2p")
+EDITORS.register("diffusers", "editlab.editors.diffusers_adapter:build_diffusers")
+EDITORS.register("http", "editlab.editors.http:build_http")
+EDITORS.register("https", "editlab.editors.http:build_https")
 
 
 def get_editor(spec: str | Editor, **options: Any) -> Editor:
@@ -28,10 +36,23 @@ def get_editor(spec: str | Editor, **options: Any) -> Editor:
     return EDITORS.get("model")(spec, **options) if "model" in EDITORS else EDITORS.get(name)
 
 
-def edit(image: Image.Image, instruction: str, *, editor: str | Editor = "identity", **kwargs: Any) -> Image.Image:
-    """Edit one image with one instruction."""
+_LOADED: dict[str, Editor] = {}
+
+
+def edit(image: Image.Image, instruction: str, *, editor: str | Editor = "toyworld", **kwargs: Any) -> Image.Image:
+    """Edit one image with one instruction (default: the shipped toyworld model).
+
+    The editor named by a string is loaded once and reused by later calls. Keyword arguments
+    are the editor's params (num_inference_steps, guidance_scale, image_guidance_scale, ...),
+    plus `mask` and `seed`.
+    """
     request_fields = {k: kwargs.pop(k) for k in ("mask", "seed") if k in kwargs}
-    return get_editor(editor).edit(EditRequest(image=image, instruction=instruction, params=kwargs, **request_fields))
+    if isinstance(editor, str):
+        if editor not in _LOADED:
+            _LOADED.clear()  # keep one model in memory
+            _LOADED[editor] = get_editor(editor)
+        editor = _LOADED[editor]
+    return editor.edit(EditRequest(image=image, instruction=instruction, params=kwargs, **request_fields))
 
 
 __all__ = ["EDITORS", "Editor", "IdentityEditor", "get_editor", "edit"]

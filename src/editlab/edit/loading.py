@@ -1,0 +1,184 @@
+"""Load a resolved model into a pipeline on a device, in a sensible dtype.
+
+    >>> pipe = load_ip2p_pipeline("timbrooks/instruct-pix2pix")           # doctest: +SKIP
+    >>> pipe = load_ip2p_pipeline("instruct-pix2pix-00-22000.safetensors")  # doctest: +SKIP
+
+diffusers does the heavy lifting (`from_pretrained` for folders and hub ids,
+`from_single_file` for original-layout checkpoints); editlab checks the kind first
+(`editlab.edit.models.resolve_model`), picks device and dtype, and wraps the components in its
+own pipeline.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from editlab.edit.models import ModelSource, resolve_model
+from editlab.errors import EditlabError, require
+
+
+def default_device() -> str:
+    torch = require("torch", "edit")
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def _as_source(model: str | ModelSource, kind: str | None = None, revision: str | None = None) -> ModelSource:
+    return model if isinstance(model, ModelSource) else resolve_model(model, kind=kind, revision=revision)
+
+
+def _load_dtype(device: str, precision: str):
+    """The dtype weights are loaded in: fp16 on CUDA (half the memory), fp32 elsewhere (exported
+    half-precision folders are upcast; `optimize_for_inference` may then choose bf16)."""
+    import torch
+
+    if precision in ("fp16", "bf16", "fp32"):
+        return {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[precision]
+    return torch.float16 if device == "cuda" else torch.float32
+
+
+def _loading_errors(source: ModelSource):
+    """Turn diffusers/transformers loading failures into one-line errors naming the model."""
+    import contextlib
+
+    @contextlib.contextmanager
+    def guard():
+        try:
+            yield
+        except EditlabError:
+            raise
+        except (OSError, ValueError, KeyError, RuntimeError) as exc:
+            message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise EditlabError(
+                f"cannot load model {source.spec!r} ({type(exc).__name__}: {message[:300]}); check that the "
+                "download is complete and that it is the kind of model you meant"
+            ) from exc
+
+    return guard()
+
+
+def load_ip2p_pipeline(
+    model: str | ModelSource = "toyworld",
+    *,
+    device: str | None = None,
+    precision: str = "auto",
+    config: str | None = None,
+    revision: str | None = None,
+    optimize: bool = True,
+):
+    """editlab's `InstructPix2PixPipeline` for an IP2P model (hub id, folder, single file, 'toyworld').
+
+    `config` is a diffusers folder or hub id whose configs describe a single-file checkpoint
+    (default: diffusers' own guess, timbrooks/instruct-pix2pix for SD 1.x IP2P files).
+    `precision` "auto" loads fp16 on CUDA and fp32 on CPU, then converts the UNet to bf16 on
+    CPUs with native bf16 (see `InstructPix2PixPipeline.optimize_for_inference`).
+    """
+    require("diffusers", "edit")
+    from diffusers import StableDiffusionInstructPix2PixPipeline
+
+    from editlab.pipelines.instruct_pix2pix import InstructPix2PixPipeline
+
+    source = _as_source(model, "ip2p", revision)
+    if source.kind != "ip2p":
+        raise EditlabError(f"model {source.spec!r} is a {source.kind} model; use the '{source.kind}' editor")
+    device = device or default_device()
+    dtype = _load_dtype(device, precision)
+    common = {"safety_checker": None, "feature_extractor": None, "requires_safety_checker": False, "torch_dtype": dtype}
+    with _loading_errors(source):
+        if source.origin == "single-file":
+            base = StableDiffusionInstructPix2PixPipeline.from_single_file(
+                source.location, config=config, num_in_channels=source.details.get("unet_in_channels", 8), **common
+            )
+        else:
+            base = StableDiffusionInstructPix2PixPipeline.from_pretrained(
+                source.location, revision=source.revision if source.origin == "hub" else None, **common
+            )
+    # transformers may keep a text encoder in its saved dtype; its embeddings feed the UNet in fp32
+    base.text_encoder.to(dtype=dtype)
+    pipe = InstructPix2PixPipeline(
+        vae=base.vae, text_encoder=base.text_encoder, tokenizer=base.tokenizer, unet=base.unet, scheduler=base.scheduler
+    ).to(device)
+    if optimize:
+        pipe.optimize_for_inference(precision="auto" if precision == "auto" else "keep")
+    return pipe
+
+
+def load_sdxl_ip2p_pipeline(
+    model: str | ModelSource,
+    *,
+    device: str | None = None,
+    precision: str = "auto",
+    config: str | None = None,
+    revision: str | None = None,
+):
+    """diffusers' `StableDiffusionXLInstructPix2PixPipeline` (SDXL IP2P, CosXL-edit single files)."""
+    require("diffusers", "edit")
+    import torch
+    from diffusers import EDMEulerScheduler, StableDiffusionXLInstructPix2PixPipeline
+
+    source = _as_source(model, "sdxl-ip2p", revision)
+    device = device or default_device()
+    dtype = _load_dtype(device, precision)
+    if precision == "auto" and device == "cpu":
+        from editlab.pipelines.instruct_pix2pix import cpu_has_fast_bf16
+
+        dtype = torch.bfloat16 if cpu_has_fast_bf16() else torch.float32
+    cosxl = bool(source.details.get("cosxl_edit"))
+    with _loading_errors(source):
+        if source.origin == "single-file":
+            pipe = StableDiffusionXLInstructPix2PixPipeline.from_single_file(
+                source.location, config=config, num_in_channels=8, is_cosxl_edit=cosxl, torch_dtype=dtype
+            )
+            if cosxl:  # CosXL-edit is an EDM v-prediction model (its model card's sampler)
+                pipe.scheduler = EDMEulerScheduler(
+                    sigma_min=0.002, sigma_max=120.0, sigma_data=1.0, prediction_type="v_prediction",
+                    sigma_schedule="exponential",
+                )
+        else:
+            pipe = StableDiffusionXLInstructPix2PixPipeline.from_pretrained(
+                source.location, revision=source.revision if source.origin == "hub" else None, torch_dtype=dtype
+            )
+    return pipe.to(device)
+
+
+def load_diffusers_pipeline(
+    model: str | ModelSource,
+    *,
+    pipeline_class: str | None = None,
+    device: str | None = None,
+    precision: str = "auto",
+    revision: str | None = None,
+    **kwargs: Any,
+):
+    """Any diffusers pipeline (FluxKontextPipeline, QwenImageEditPipeline, ...) by folder or hub id."""
+    diffusers = require("diffusers", "edit")
+    import torch
+
+    source = _as_source(model, "diffusers", revision)
+    if source.origin == "single-file":
+        raise EditlabError(
+            f"model {source.spec!r} is a single file; the generic diffusers adapter needs a pipeline folder or hub id"
+        )
+    device = device or default_device()
+    dtype = _load_dtype(device, precision)
+    if precision == "auto":  # large transformer pipelines are trained and shipped in bf16
+        dtype = torch.bfloat16 if device == "cuda" or _cpu_bf16() else torch.float32
+    cls = diffusers.DiffusionPipeline
+    if pipeline_class:
+        cls = getattr(diffusers, pipeline_class, None)
+        if cls is None:
+            raise EditlabError(f"diffusers {diffusers.__version__} has no pipeline class {pipeline_class!r}; "
+                               "check the name or upgrade diffusers")
+    with _loading_errors(source):
+        pipe = cls.from_pretrained(source.location, revision=source.revision if source.origin == "hub" else None,
+                                   torch_dtype=dtype, **kwargs)
+    return pipe.to(device)
+
+
+def _cpu_bf16() -> bool:
+    from editlab.pipelines.instruct_pix2pix import cpu_has_fast_bf16
+
+    return cpu_has_fast_bf16()
