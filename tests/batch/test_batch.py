@@ -181,7 +181,7 @@ def test_progress_bar_and_summary_line(folder, tmp_path, fakes, capsys):
         ("nowhere", {}, "nowhere: not found; pass a folder of images or a .jsonl file"),
         ("empty", {}, "no images"),
         ("image.png", {}, "expected a folder of images or a .jsonl file"),
-        ("in", {"editor": "no-such-model"}, "unknown editor 'no-such-model'"),
+        ("in", {"editor": "no-such-model"}, "no-such-model"),
         ("in", {"batch_size": 0}, "batch_size must be a positive integer"),
         ([], {}, "the job list is empty"),
     ],

@@ -62,7 +62,7 @@ def test_a_whole_session_from_the_command_line(tmp_path, image_file, capsys, reg
     ("argv", "message"),
     [
         (["new", "{s}", "--image", "{missing}", "--model", "identity"], "file not found"),
-        (["new", "{s}", "--image", "{image}", "--model", "no-such-model"], "unknown editor 'no-such-model'"),
+        (["new", "{s}", "--image", "{image}", "--model", "no-such-model"], "no-such-model"),
         (["new", "{s}", "--image", "{image}", "--model", "identity", "--param", "oops"], "is not KEY=VALUE"),
         (["edit", "{s}", "hi"], "not an editlab session"),
     ],

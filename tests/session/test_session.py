@@ -214,7 +214,7 @@ def test_bad_input_writes_nothing(tmp_path, photo):
     corrupt.write_bytes(b"\x89PNG\r\n\x1a\n not really")
     for kwargs, message in [
         ({"image": corrupt, "editor": "identity"}, "corrupt.png"),
-        ({"image": photo, "editor": "no-such-model"}, "unknown editor 'no-such-model'"),
+        ({"image": photo, "editor": "no-such-model"}, "no-such-model"),
         ({"image": photo, "editor": "identity", "seed": -1}, "out of range"),
         ({"image": photo, "editor": "identity", "steps": object()}, "cannot be recorded"),
     ]:
