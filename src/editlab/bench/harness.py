@@ -127,7 +127,7 @@ class Harness:
 
     def _edit_key(self, state: SampleState, image: Image.Image, variant: Variant) -> str:
         example = state.sample.example
-        mask = image_hash(example.mask) if example.mask is not None else None
+        mask = image_hash(state.sample.edit_mask) if state.sample.edit_mask is not None else None
         return stable_hash({"editor": self.editor_info, "benchmark": self.benchmark.name, "sample": example.id,
                             "output_name": state.sample.output_name, "input": image_hash(image), "mask": mask,
                             "instruction": example.instruction, "seed": state.seed, "params": variant.params})
@@ -151,7 +151,7 @@ class Harness:
             example = state.sample.example
             context = {"benchmark": self.benchmark.name, "sample_id": example.id,
                        "output_name": state.sample.output_name, **state.sample.context}
-            request = EditRequest(image=image, instruction=example.instruction, mask=example.mask, seed=state.seed,
+            request = EditRequest(image=image, instruction=example.instruction, mask=state.sample.edit_mask, seed=state.seed,
                                   params=dict(variant.params), context=context)
             to_run.append((state, request, key))
         if not to_run:
@@ -277,7 +277,7 @@ def _build_metrics(benchmark: Benchmark, names: Sequence[str] | None,
         raise EditlabError(f"unknown encoder kind(s) {', '.join(sorted(unknown))}; use {', '.join(DEFAULT_ENCODERS)}")
     declared = benchmark.spec.metrics
     bindings = []
-    for name in list(names) if names else list(declared):
+    for name in list(names) if names else benchmark.spec.default_metrics:
         options = dict(declared.get(name) or {})
         kind = METRICS.get(name).encoder
         if kind and encoders and kind in encoders:

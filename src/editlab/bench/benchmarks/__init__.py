@@ -42,6 +42,7 @@ class Benchmark:
         samples: list[BenchSample] = []
         units: set[str] = set()
         seen_tasks: set[str] = set()
+        ids: set[str] = set()
         for sample in self.loader.samples():
             seen_tasks.add(sample.example.task)
             if tasks and sample.example.task not in tasks:
@@ -49,6 +50,9 @@ class Benchmark:
             if limit is not None and sample.unit not in units and len(units) >= limit:
                 break
             units.add(sample.unit)
+            if sample.id in ids:
+                raise EditlabError(f"benchmark {self.name!r} yields sample id {sample.id!r} twice; ids must be unique")
+            ids.add(sample.id)
             samples.append(sample)
         if tasks and not samples:
             raise EditlabError(

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from PIL import Image
 
 from editlab.errors import EditlabError
 from editlab.types import EditExample
@@ -41,6 +42,8 @@ class BenchSample:
     scored: bool = True
     group: str | None = None
     context: dict[str, Any] = field(default_factory=dict)
+    #: the mask handed to the editor (region-based mode); None = free-form, the field's default
+    edit_mask: Image.Image | None = None
     #: metric name -> why it cannot be computed for this sample (e.g. identical captions)
     skip_metrics: dict[str, str] = field(default_factory=dict)
 
@@ -62,6 +65,7 @@ class BenchmarkSpec:
     loader: str
     data: dict[str, Any]
     metrics: dict[str, dict[str, Any]]
+    default_metrics: list[str]
     judges: list[str]
     aggregate: str
     options: dict[str, dict[str, Any]]
@@ -86,6 +90,7 @@ class BenchmarkSpec:
         return cls(
             name=raw["name"], version=int(raw["version"]), description=raw.get("description", "").strip(),
             loader=raw["loader"], data=raw.get("data") or {}, metrics=raw.get("metrics") or {},
+            default_metrics=list(raw.get("default_metrics") or (raw.get("metrics") or {})),
             judges=list(raw.get("judges") or []), aggregate=aggregate, options=raw.get("options") or {},
             naming=raw.get("naming", "{id}"), reference=raw.get("reference", "target"), licence=raw.get("licence", "unknown"),
             assumptions=list(raw.get("assumptions") or []), file=path,

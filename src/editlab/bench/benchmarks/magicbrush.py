@@ -90,7 +90,7 @@ class MagicBrushLoader(BenchmarkLoader):
         previous: str | None = None
         for position, turn in enumerate(turns, start=1):
             sample_id = f"{session_id}/turn{position}"
-            mask = turn["mask"]() if turn["mask"] and self.options.get("use_masks") else None
+            mask = turn["mask"]() if turn["mask"] else None
             example = EditExample(
                 id=sample_id, source=turn["source"](), instruction=turn["instruction"], target=turn["target"](),
                 task="magicbrush", mask=mask, turn=position, episode=session_id,
@@ -105,6 +105,7 @@ class MagicBrushLoader(BenchmarkLoader):
                 scored=setting == "all-turn" or position == len(turns),
                 group=f"turn{position}",
                 skip_metrics=skip,
+                edit_mask=mask if self.options.get("use_masks") else None,
             ))
             previous = sample_id
         return samples

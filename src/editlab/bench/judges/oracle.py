@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from editlab.bench.judges.base import Judge, JudgeItem, Verdict
+from editlab.errors import EditlabError
 
 
 class OracleJudge(Judge):
@@ -14,8 +15,10 @@ class OracleJudge(Judge):
     score_keys = ("success", "adherence", "quality", "preservation")
 
     def __init__(self, **_: Any):
-        from editlab.toyworld import Oracle
-
+        try:
+            from editlab.toyworld import Oracle
+        except ImportError as exc:
+            raise EditlabError(f"the toyworld oracle is not available ({exc}); update editlab or pass --judge none") from None
         self.oracle = Oracle()
 
     def describe(self) -> dict[str, Any]:
