@@ -92,6 +92,7 @@ class EditSession:
         or path) or an `Editor` object; `defaults` are parameters every turn starts from
         (e.g. num_inference_steps=20, guidance_scale=7.5). Nothing is written if anything is wrong.
         """
+        SessionStore.check_new(directory)  # before loading a model for nothing
         root = load_image(image)
         defaults = _check_params(defaults)
         seed = _check_seed(seed)

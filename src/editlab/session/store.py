@@ -61,14 +61,20 @@ class SessionStore:
 
     # -- creation --------------------------------------------------------------------------
 
-    @classmethod
-    def create(cls, directory: str | os.PathLike, meta: dict[str, Any], root_png: bytes,
-               root_record: dict[str, Any]) -> SessionStore:
-        """Build the whole folder under a temp name, then rename it into place: all or nothing."""
+    @staticmethod
+    def check_new(directory: str | os.PathLike) -> Path:
+        """A folder a new session may go in: absent or empty."""
         directory = Path(directory)
         if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
             what = "a session" if (directory / "session.json").exists() else "not empty"
             raise EditlabError(f"{directory} is {what}; pick a new folder for the new session")
+        return directory
+
+    @classmethod
+    def create(cls, directory: str | os.PathLike, meta: dict[str, Any], root_png: bytes,
+               root_record: dict[str, Any]) -> SessionStore:
+        """Build the whole folder under a temp name, then rename it into place: all or nothing."""
+        directory = cls.check_new(directory)
         directory.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.tmp-", dir=directory.parent))
         try:
