@@ -116,7 +116,7 @@ def _looks_like_path(text: str) -> bool:
 def _check_forced_kind(source: ModelSource, kind: str) -> None:
     if kind not in ("ip2p", "sdxl-ip2p", "diffusers"):
         raise EditlabError(f"unknown model kind {kind!r}; choose ip2p, sdxl-ip2p or diffusers")
-    if kind != "diffusers" and source.kind != kind and source.kind != "diffusers":
+    if kind != "diffusers" and source.kind != kind:
         raise EditlabError(
             f"model {source.spec!r} is a {source.kind} model, not {kind}; use '{source.kind}:{source.spec}' "
             f"or just '{source.spec}'"
@@ -232,17 +232,24 @@ def _resolve_hub(repo_id: str, revision: str | None) -> ModelSource:
     hub = require("huggingface_hub", "edit")
     from huggingface_hub import errors
 
+    not_reachable = tuple(
+        cls for cls in (getattr(errors, "LocalEntryNotFoundError", None), getattr(hub.utils, "OfflineModeIsEnabled", None))
+        if cls is not None
+    )
     try:
         index_path = Path(hub.hf_hub_download(repo_id, "model_index.json", revision=revision))
+    except not_reachable as exc:  # before EntryNotFoundError: the local miss is a subclass of it
+        raise EditlabError(f"model {repo_id!r} is not in the local cache and the hub cannot be reached "
+                           f"({type(exc).__name__}); connect to the internet once or pass a local folder") from None
     except (errors.RepositoryNotFoundError, errors.RevisionNotFoundError) as exc:
         raise EditlabError(f"model {repo_id!r} not found on the Hugging Face hub ({type(exc).__name__}); check the id "
                            "and revision, or log in (`hf auth login`) for a gated or private model") from None
     except errors.EntryNotFoundError:
         raise EditlabError(f"model {repo_id!r} has no model_index.json: it is not a diffusers pipeline; pass a "
                            "diffusers pipeline repo or a .safetensors file") from None
-    except (errors.LocalEntryNotFoundError, errors.OfflineModeIsEnabled, OSError) as exc:
-        raise EditlabError(f"model {repo_id!r} is not in the local cache and the hub cannot be reached "
-                           f"({type(exc).__name__}); connect to the internet once or pass a local folder") from None
+    except OSError as exc:
+        raise EditlabError(f"model {repo_id!r}: the hub cannot be reached ({type(exc).__name__}: {exc}); "
+                           "check the connection or pass a local folder") from None
     snapshot = index_path.parent
     unet_config = None
     try:
