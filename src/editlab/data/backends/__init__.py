@@ -1,0 +1,1 @@
+"""Model backends the stages share: chat models, diffusion components, encoders, tiny random models."""

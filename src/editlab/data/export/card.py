@@ -1,0 +1,99 @@
+"""`dataset_card.md`: what is in the dataset and how it was made (Hugging Face card layout).
+
+Counts per task, each stage's pass rate and most common rejection reasons, the thresholds, the
+models (ids + weight hashes), score distributions, and how to load the files without editlab.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from editlab import __version__
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(cell).replace("|", "\\|") for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return json.dumps(value) if isinstance(value, (dict, list)) else str(value)
+
+
+def dataset_card(summary: dict[str, Any]) -> str:
+    spec = summary["spec"]
+    rows = summary["rows"]
+    parts = [
+        "---",
+        "configs:",
+        "- config_name: default",
+        "  data_files:",
+        f"  - split: {spec['split']}",
+        f"    path: data/{spec['split']}-*.parquet",
+        "tags: [image-editing, instruction-based-image-editing, editlab]",
+        "---",
+        f"# {summary['name']}: an instruction-based image-editing dataset",
+        "",
+        (spec.get("description") or "").strip(),
+        "",
+        f"Built by editlab {__version__} (`editlab data --preset {spec['name']}`), "
+        f"{'with tiny random models: the images and scores are plumbing only, not data. ' if spec.get('tiny') else ''}"
+        f"Reference: {spec.get('reference') or 'n/a'}.",
+        "",
+        "## Contents",
+        _table(["", ""], [["rows", rows], ["shards", summary["shards"]], ["episodes (multi-turn)", summary["episodes"]],
+                          ["rows with a mask", summary["with_mask"]], ["source items (n)", spec["n"]],
+                          ["seed", spec["seed"]], ["schema", f"editlab shard schema v{summary['schema_version']}"]]),
+        "",
+        "### Rows per task",
+        _table(["task", "rows", "share"], [[task, count, f"{count / rows:.1%}" if rows else "-"]
+                                          for task, count in summary["tasks"].items()]) if summary["tasks"] else "(none)",
+        "",
+        "### Rows per turn",
+        _table(["turn", "rows"], [[turn, count] for turn, count in summary["turns"].items()]) if summary["turns"] else "(none)",
+        "",
+        "## Pipeline",
+        "Each stage is a resumable sharded job; rows a stage rejects stay in its shards under "
+        "`stages/` with their status, reason and scores.",
+        "",
+        _table(["#", "stage", "rows in", "rows passed", "pass rate", "most common reasons"],
+               [[i, s["stage"], s["input_rows"] if s["kind"] != "source" else "-", s["ok"],
+                 "-" if s["pass_rate"] is None else f"{s['pass_rate']:.1%}",
+                 "; ".join(f"{reason} ({count})" for reason, count in list(s["reasons"].items())[:3]) or "-"]
+                for i, s in enumerate(summary["stages"])]),
+        "",
+        "### Thresholds",
+    ]
+    threshold_rows = [[s["stage"], key, _fmt(value)] for s in summary["stages"]
+                      for key, value in s["thresholds"].items()]
+    parts.append(_table(["stage", "threshold", "value"], threshold_rows) if threshold_rows else "(no filters)")
+    parts += ["", "### Models"]
+    model_rows = [[s["stage"], role, info.get("id", ""), info.get("hash", "")]
+                  for s in summary["stages"] for role, info in s["models"].items()]
+    parts.append(_table(["stage", "role", "model", "weights hash"], model_rows) if model_rows else "(no models)")
+    parts += ["", "### Scores of the kept rows"]
+    score_rows = [[key, v["n"], _fmt(v["mean"]), _fmt(v["min"]), _fmt(v["max"])] for key, v in summary["scores"].items()]
+    parts.append(_table(["score", "n", "mean", "min", "max"], score_rows) if score_rows else "(no scores)")
+    parts += ["", "### Stage parameters", "```json",
+              json.dumps({f"{i:02d}-{s['stage']}": s["params"] for i, s in enumerate(summary["stages"])}, indent=1),
+              "```", "", "## Loading", "```python", "from datasets import load_dataset",
+              f'ds = load_dataset("parquet", data_files="data/{spec["split"]}-*.parquet", split="train")',
+              'ds[0]["source_image"], ds[0]["instruction"], ds[0]["edited_image"]  # PIL, str, PIL', "```"]
+    if spec.get("webdataset"):
+        parts += ["", "```python", "import glob, webdataset as wds",
+                  f'ds = wds.WebDataset(sorted(glob.glob("webdataset/{spec["split"]}-*.tar")), shardshuffle=False).decode("pil")',
+                  '# keys: source.png, edited.png, mask.png (if any), json', "```"]
+    parts += ["", "## Columns (schema v1)",
+              _table(["column", "meaning"], [
+                  ["id", "unique, deterministic id"], ["source_image", "PNG (HF Image)"],
+                  ["edited_image", "PNG (HF Image)"], ["mask", "mode-L PNG, 255 = edited region, or null"],
+                  ["instruction", "the edit instruction"], ["task", "canonical task name (editlab.tasks)"],
+                  ["turn", "1-based turn in an episode"], ["episode_id", "episode of a multi-turn row, or null"],
+                  ["scores", "JSON: every filter/judge score, for re-thresholding"],
+                  ["provenance", "JSON: stages, models, seeds"], ["meta", "JSON: captions, objects, scene graphs"]]),
+              ""]
+    return "\n".join(parts)

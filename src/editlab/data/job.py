@@ -1,0 +1,470 @@
+"""A job: a chain of stages over deterministic shards, resumable at any point (img2dataset style).
+
+Layout of a job's output folder (any fsspec URL):
+
+    job.json                          the resolved job (preset + overrides), rewritten each run
+    stages/00-captions/_stage.json    the stage's parameters and fingerprint
+    stages/00-captions/00000.parquet  every row of shard 0 with `status` / `error` (failures are data)
+    stages/00-captions/00000.stats.json   written LAST: marks the shard complete
+    stages/03-dedup/00000.summary.json, _plan.json   (global stages: summaries, then one plan)
+    data/train-00000-of-00004.parquet      the dataset, schema v1 (docs/architecture.md)
+    webdataset/train-00000-of-00004.tar    the same rows as webdataset samples
+    dataset_card.md, preview.html
+    stats.json                        written last of all: the job is complete
+
+A shard is complete when its stats file exists and records the same inputs (digests of the
+upstream shard, the stage's parameters, the plan) that the current run would give it. So a
+rerun after `kill -9` redoes exactly the unfinished shards, and the same settings give the same
+bytes. Shard i of every stage comes from shard i of the stage before; shard i of the source
+covers items [i * shard_size, (i + 1) * shard_size), so growing `n` only adds shards.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+import hashlib
+import json
+import logging
+import math
+import re
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from editlab.data.distributors import Distributor, TaskFailed
+from editlab.data.sample import OK, Sample
+from editlab.data.schema import parquet_to_samples, samples_to_parquet
+from editlab.data.stage import GlobalStage, ShardContext, SourceStage, Stage, build_stage
+from editlab.data.storage import Storage
+from editlab.errors import EditlabError
+
+log = logging.getLogger("editlab.data")
+EXPORT_VERSION = 1
+
+
+@dataclass
+class JobSpec:
+    """Everything that defines a dataset build; plain data, so it travels to any worker."""
+
+    name: str
+    out: str
+    n: int
+    stages: list[dict[str, Any]]
+    shard_size: int = 100
+    seed: int = 0
+    split: str = "train"
+    webdataset: bool = True
+    preview_rows: int = 48
+    keep_rejected_images: bool = False
+    description: str = ""
+    reference: str = ""
+    tiny: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @property
+    def num_shards(self) -> int:
+        return max(1, math.ceil(self.n / self.shard_size))
+
+    def shard_range(self, shard: int) -> tuple[int, int]:
+        return shard * self.shard_size, min(self.n, (shard + 1) * self.shard_size)
+
+
+def digest(*parts: Any) -> str:
+    text = json.dumps(parts, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def stage_dir(index: int, name: str) -> str:
+    return f"stages/{index:02d}-{name}"
+
+
+def shard_name(shard: int) -> str:
+    return f"{shard:05d}"
+
+
+def export_names(spec: JobSpec, shard: int) -> tuple[str, str]:
+    """Final files of shard i; no "-of-N" suffix, so growing `n` adds files instead of renaming all."""
+    stem = f"{spec.split}-{shard:05d}"
+    return f"data/{stem}.parquet", f"webdataset/{stem}.tar"
+
+
+# ------------------------------------------------------------------------------------------------
+# worker side: one task = one shard of one stage (or its summary, or its export)
+# ------------------------------------------------------------------------------------------------
+_STAGE_CACHE: dict[str, Stage] = {}
+
+
+def _ready_stage(spec: JobSpec, index: int, fingerprint: str) -> Stage:
+    """The stage with its models loaded, kept while this worker runs shards of the same stage."""
+    if fingerprint not in _STAGE_CACHE:
+        _STAGE_CACHE.clear()
+        gc.collect()
+        stage = build_stage(spec.stages[index])
+        stage.setup()
+        _STAGE_CACHE[fingerprint] = stage
+    return _STAGE_CACHE[fingerprint]
+
+
+def _context(spec: JobSpec, index: int, shard: int) -> ShardContext:
+    start, stop = spec.shard_range(shard)
+    return ShardContext(job_seed=spec.seed, stage_index=index, stage_name=spec.stages[index]["stage"],
+                        shard=shard, num_shards=spec.num_shards, start=start, stop=stop, prefix=spec.name)
+
+
+def _reason_key(reason: str | None) -> str:
+    return re.sub(r"[-+]?\d+(\.\d+)?(e[-+]?\d+)?", "#", reason or "")[:160]
+
+
+def _shard_stats(samples: list[Sample], input_rows: int) -> dict[str, Any]:
+    status = Counter(s.status for s in samples)
+    reasons = Counter(_reason_key(s.error) for s in samples if not s.ok)
+    return {"input_rows": input_rows, "rows": len(samples), "ok": status.get(OK, 0),
+            "status": dict(sorted(status.items())), "reasons": dict(reasons.most_common(20)),
+            "tasks": dict(sorted(Counter(s.task for s in samples if s.ok).items()))}
+
+
+def _check_unique(samples: list[Sample], where: str) -> None:
+    counts = Counter(s.id for s in samples)
+    duplicates = [key for key, count in counts.items() if count > 1]
+    if duplicates:
+        raise EditlabError(f"{where} produced duplicate ids ({duplicates[:3]}); a stage must give every new "
+                           "row its own id (Sample.derive)")
+
+
+def _keep_episodes_whole(samples: list[Sample]) -> None:
+    """A turn that did not pass takes the later turns of its episode with it: they edit its output."""
+    first_bad: dict[str, int] = {}
+    for sample in samples:
+        if sample.episode_id and not sample.ok:
+            first_bad[sample.episode_id] = min(first_bad.get(sample.episode_id, sample.turn), sample.turn)
+    for sample in samples:
+        if sample.ok and sample.episode_id in first_bad and sample.turn > first_bad[sample.episode_id]:
+            sample.reject("episode", f"turn {first_bad[sample.episode_id]} of this episode was dropped")
+
+
+def run_task(task: dict[str, Any]) -> dict[str, Any]:
+    """Worker entry point (module level, so spawn and Ray can pickle it)."""
+    began = time.perf_counter()
+    spec = JobSpec(**task["spec"])
+    store = Storage(spec.out)
+    op, index, shard = task["op"], task["stage"], task["shard"]
+    name = shard_name(shard)
+    if op == "export":
+        return _export_shard(spec, store, task, began)
+    folder = stage_dir(index, spec.stages[index]["stage"])
+    stage = _ready_stage(spec, index, task["fingerprint"])
+    ctx = _context(spec, index, shard)
+    if isinstance(stage, SourceStage):
+        inputs: list[Sample] = []
+        samples = stage.generate(ctx)
+    else:
+        upstream = stage_dir(index - 1, spec.stages[index - 1]["stage"])
+        inputs = parquet_to_samples(store.read_bytes(f"{upstream}/{name}.parquet"), only_ok=True)
+        if op == "summarize":
+            summaries = [stage.summarize(s) for s in inputs]
+            store.write_json(f"{folder}/{name}.summary.json", {"inputs": task["inputs"], "rows": summaries})
+            return {"shard": shard}
+        if isinstance(stage, GlobalStage):
+            samples = stage.apply(inputs, store.read_json(f"{folder}/_plan.json")["plan"], ctx)
+        else:
+            samples = stage.process(inputs, ctx)
+    _check_unique(samples, f"stage {stage.name!r} shard {shard}")
+    _keep_episodes_whole(samples)
+    data = samples_to_parquet(samples, work=True, keep_rejected_images=spec.keep_rejected_images)
+    store.write_bytes(f"{folder}/{name}.parquet", data)
+    stats = {"shard": shard, "stage": stage.name, "inputs": task["inputs"],
+             "digest": hashlib.sha256(data).hexdigest(), **_shard_stats(samples, len(inputs)),
+             "models": stage.models(), "seconds": round(time.perf_counter() - began, 3)}
+    store.write_json(f"{folder}/{name}.stats.json", stats)  # last: marks the shard complete
+    return stats
+
+
+def _score_summary(samples: list[Sample]) -> dict[str, dict[str, float]]:
+    values: dict[str, list[float]] = {}
+    for sample in samples:
+        for key, value in sample.scores.items():
+            if isinstance(value, (int, float)) and math.isfinite(value):
+                values.setdefault(key, []).append(float(value))
+    return {key: {"n": len(v), "sum": sum(v), "min": min(v), "max": max(v)} for key, v in sorted(values.items())}
+
+
+def _export_shard(spec: JobSpec, store: Storage, task: dict[str, Any], began: float) -> dict[str, Any]:
+    from editlab.data.export.writers import parquet_bytes, webdataset_bytes
+
+    shard = task["shard"]
+    last = len(spec.stages) - 1
+    upstream = stage_dir(last, spec.stages[last]["stage"])
+    samples = parquet_to_samples(store.read_bytes(f"{upstream}/{shard_name(shard)}.parquet"), only_ok=True)
+    parquet_path, tar_path = export_names(spec, shard)
+    data = parquet_bytes(samples)
+    if samples:  # no file for an empty shard: readers choke on zero-row parquet files
+        store.write_bytes(parquet_path, data)
+        if spec.webdataset:
+            store.write_bytes(tar_path, webdataset_bytes(samples))
+    stats = {"shard": shard, "inputs": task["inputs"], "digest": hashlib.sha256(data).hexdigest(),
+             "rows": len(samples), "files": [parquet_path, tar_path if spec.webdataset else None] if samples else [], "tasks": dict(sorted(Counter(s.task for s in samples).items())),
+             "turns": dict(sorted(Counter(str(s.turn) for s in samples).items())),
+             "episodes": len({s.episode_id for s in samples if s.episode_id}),
+             "with_mask": sum(s.mask is not None for s in samples), "scores": _score_summary(samples),
+             "seconds": round(time.perf_counter() - began, 3)}
+    store.write_json(f"stages/export/{shard_name(shard)}.stats.json", stats)
+    return stats
+
+
+# ------------------------------------------------------------------------------------------------
+# driver side
+# ------------------------------------------------------------------------------------------------
+@dataclass
+class JobResult:
+    """What a finished build produced; `data_files` go straight to `datasets.load_dataset`."""
+
+    out: str
+    rows: int
+    data_files: list[str]
+    webdataset_files: list[str]
+    stats: dict[str, Any] = field(repr=False)
+
+    def load(self):
+        """The dataset as a `datasets.Dataset` (images decode to PIL)."""
+        import datasets
+
+        return datasets.load_dataset("parquet", data_files=self.data_files, split="train")
+
+
+class Job:
+    """Runs a `JobSpec` with a distributor; `run()` is resumable and idempotent."""
+
+    def __init__(self, spec: JobSpec, distributor: Distributor, *, overwrite: bool = False,
+                 progress: bool = True):
+        if spec.n < 1:
+            raise EditlabError(f"n={spec.n}: a dataset needs at least one item; pass --n 1 or more")
+        if spec.shard_size < 1:
+            raise EditlabError(f"shard_size={spec.shard_size} must be at least 1")
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_\-]*", spec.name):
+            raise EditlabError(f"job name {spec.name!r} is used in sample ids; use letters, digits, '-' and '_'")
+        self.spec, self.distributor = spec, distributor
+        self.overwrite, self.progress = overwrite, progress
+        self.store = Storage(spec.out)
+        self.stages = [build_stage(entry) for entry in spec.stages]
+        self._check_chain()
+        self.fingerprints = self._fingerprints()
+
+    def _check_chain(self) -> None:
+        if not self.stages or not isinstance(self.stages[0], SourceStage):
+            first = self.stages[0].name if self.stages else "nothing"
+            raise EditlabError(f"a job must start with a source stage (captions, images, toyworld...), not {first}")
+        for stage in self.stages[1:]:
+            if isinstance(stage, SourceStage):
+                raise EditlabError(f"source stage {stage.name!r} can only be the first stage of a job")
+
+    def _fingerprints(self) -> list[str]:
+        fingerprints, upstream = [], digest("job", self.spec.name, self.spec.seed, self.spec.shard_size)
+        for index, stage in enumerate(self.stages):
+            upstream = digest(upstream, index, stage.name, stage.params())
+            fingerprints.append(upstream)
+        return fingerprints
+
+    # -- public -------------------------------------------------------------------------------------
+    def run(self) -> JobResult:
+        began = time.perf_counter()
+        self.store.write_json("job.json", {"spec": self.spec.to_dict(), "fingerprints": self.fingerprints})
+        stage_stats = []
+        for index, stage in enumerate(self.stages):
+            stage_stats.append(self._run_stage(index, stage))
+        export_stats = self._export()
+        return self._finish(stage_stats, export_stats, time.perf_counter() - began)
+
+    # -- stages -------------------------------------------------------------------------------------
+    def _claim_folder(self, folder: str, record: dict[str, Any]) -> None:
+        """Refuse to mix shards built with other settings, unless asked to rebuild."""
+        path = f"{folder}/_stage.json"
+        if self.store.exists(path):
+            old = self.store.read_json(path)
+            if old.get("fingerprint") == record["fingerprint"]:
+                self.store.remove_temp_files(folder)
+                return
+            if not self.overwrite:
+                changed = _param_diff(old.get("params", {}), json.loads(json.dumps(record["params"])))
+                raise EditlabError(
+                    f"{self.store.uri(folder)} was built with other settings ({changed}); pass overwrite=True "
+                    "(--overwrite) to rebuild it and the stages after it, or choose another --out")
+            log.info("rebuilding %s (settings changed)", folder)
+            self.store.remove(folder)
+        self.store.write_json(path, record)
+
+    def _done(self, path: str, inputs: str) -> bool:
+        if not self.store.exists(path):
+            return False
+        try:
+            return self.store.read_json(path).get("inputs") == inputs
+        except (ValueError, OSError):  # a stats file is written atomically; be safe on odd stores
+            return False
+
+    def _upstream_digests(self, index: int) -> list[str]:
+        folder = stage_dir(index, self.stages[index].name)
+        return [self.store.read_json(f"{folder}/{shard_name(i)}.stats.json")["digest"]
+                for i in range(self.spec.num_shards)]
+
+    def _run_stage(self, index: int, stage: Stage) -> dict[str, Any]:
+        folder, fingerprint = stage_dir(index, stage.name), self.fingerprints[index]
+        self._claim_folder(folder, {"stage": stage.name, "index": index, "fingerprint": fingerprint,
+                                    "kind": stage.kind, "params": stage.params()})
+        shards = range(self.spec.num_shards)
+        if isinstance(stage, SourceStage):
+            inputs = [digest(fingerprint, *self.spec.shard_range(i)) for i in shards]
+        else:
+            upstream = self._upstream_digests(index - 1)
+            inputs = [digest(fingerprint, d) for d in upstream]
+            if isinstance(stage, GlobalStage):
+                plan_digest = self._plan(index, stage, folder, fingerprint, upstream)
+                inputs = [digest(i, plan_digest) for i in inputs]
+        todo = [i for i in shards if not self._done(f"{folder}/{shard_name(i)}.stats.json", inputs[i])]
+        self._run_tasks(f"[{index + 1}/{len(self.stages)}] {stage.name}", stage, [
+            {"op": "stage", "spec": self.spec.to_dict(), "stage": index, "shard": i, "inputs": inputs[i],
+             "fingerprint": fingerprint} for i in todo], total=len(shards))
+        return self._collect(folder, stage)
+
+    def _plan(self, index: int, stage: GlobalStage, folder: str, fingerprint: str, upstream: list[str]) -> str:
+        """Global stages: summarise every shard (in parallel), then plan once in the driver."""
+        plan_inputs = digest(fingerprint, upstream)
+        plan_path = f"{folder}/_plan.json"
+        if self._done(plan_path, plan_inputs):
+            return self.store.read_json(plan_path)["digest"]
+        summary_inputs = [digest(fingerprint, "summary", d) for d in upstream]
+        todo = [i for i, inputs in enumerate(summary_inputs)
+                if not self._done(f"{folder}/{shard_name(i)}.summary.json", inputs)]
+        self._run_tasks(f"[{index + 1}/{len(self.stages)}] {stage.name} (summaries)", stage, [
+            {"op": "summarize", "spec": self.spec.to_dict(), "stage": index, "shard": i,
+             "inputs": summary_inputs[i], "fingerprint": fingerprint} for i in todo],
+            total=len(summary_inputs))
+        summaries = []
+        for i in range(self.spec.num_shards):
+            summaries.extend(self.store.read_json(f"{folder}/{shard_name(i)}.summary.json")["rows"])
+        ctx = ShardContext(job_seed=self.spec.seed, stage_index=index, stage_name=stage.name, shard=-1,
+                           num_shards=self.spec.num_shards, start=0, stop=self.spec.n, prefix=self.spec.name)
+        plan = stage.plan(summaries, ctx)
+        self.store.write_json(plan_path, {"inputs": plan_inputs, "digest": digest(plan), "plan": plan})
+        return digest(plan)
+
+    def _run_tasks(self, label: str, stage: Stage, tasks: list[dict[str, Any]], total: int) -> None:
+        done = total - len(tasks)
+        log.info("%s: %d shards (%d already done)", label, total, done)
+        if not tasks:
+            return
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total, initial=done, desc=label, unit="shard", disable=not self.progress, leave=False)
+        try:
+            for _ in self.distributor.map(run_task, tasks, num_cpus=stage.num_cpus, num_gpus=stage.num_gpus):
+                bar.update(1)
+        except EditlabError:
+            raise
+        except Exception as exc:
+            raise TaskFailed(f"{label} failed: {type(exc).__name__}: {exc}; finished shards are kept, fix the "
+                             "cause and rerun to resume") from exc
+        finally:
+            bar.close()
+
+    def _collect(self, folder: str, stage: Stage) -> dict[str, Any]:
+        totals: Counter = Counter()
+        status: Counter = Counter()
+        reasons: Counter = Counter()
+        models: dict[str, Any] = {}
+        seconds = 0.0
+        for i in range(self.spec.num_shards):
+            stats = self.store.read_json(f"{folder}/{shard_name(i)}.stats.json")
+            totals.update(input_rows=stats["input_rows"], rows=stats["rows"], ok=stats["ok"])
+            status.update(stats["status"])
+            reasons.update(stats["reasons"])
+            models = models or stats.get("models") or {}
+            seconds += stats["seconds"]
+        pass_rate = totals["ok"] / totals["input_rows"] if totals["input_rows"] else None
+        if totals["ok"] == 0 and totals["rows"]:
+            top = reasons.most_common(1)[0][0] if reasons else "?"
+            log.warning("stage %s let no row through; most common reason: %s", stage.name, top)
+        return {"stage": stage.name, "kind": stage.kind, "folder": folder, **totals,
+                "pass_rate": None if isinstance(stage, SourceStage) else pass_rate,
+                "status": dict(status), "reasons": dict(reasons.most_common(10)), "params": stage.params(),
+                "thresholds": stage.thresholds(), "models": models,
+                "resources": {"num_cpus": stage.num_cpus, "num_gpus": stage.num_gpus},
+                "worker_seconds": round(seconds, 3)}
+
+    # -- export -------------------------------------------------------------------------------------
+    def _export(self) -> list[dict[str, Any]]:
+        last = len(self.stages) - 1
+        fingerprint = digest(self.fingerprints[-1], "export", EXPORT_VERSION, self.spec.split,
+                             self.spec.webdataset, self.spec.num_shards)
+        upstream = self._upstream_digests(last)
+        inputs = [digest(fingerprint, d) for d in upstream]
+        todo = [i for i in range(self.spec.num_shards)
+                if not self._done(f"stages/export/{shard_name(i)}.stats.json", inputs[i])]
+        self._run_tasks("export", self.stages[last], [
+            {"op": "export", "spec": self.spec.to_dict(), "stage": last, "shard": i, "inputs": inputs[i]}
+            for i in todo], total=self.spec.num_shards)
+        stats = [self.store.read_json(f"stages/export/{shard_name(i)}.stats.json") for i in range(self.spec.num_shards)]
+        self._remove_stale_exports({path for s in stats for path in s["files"] if path})
+        return stats
+
+    def _remove_stale_exports(self, expected: set[str]) -> None:
+        """Files of an earlier run (other n, other filters) would be read by a `data/*.parquet` glob."""
+        for folder in ("data", "webdataset"):
+            self.store.remove_temp_files(folder)
+            for name in self.store.listdir(folder):
+                if f"{folder}/{name}" not in expected:
+                    self.store.remove(f"{folder}/{name}")
+
+    def _finish(self, stage_stats: list[dict[str, Any]], export_stats: list[dict[str, Any]],
+                seconds: float) -> JobResult:
+        from editlab.data.export.card import dataset_card
+        from editlab.data.export.preview import preview_html
+
+        rows = sum(s["rows"] for s in export_stats)
+        names = [export_names(self.spec, s["shard"]) for s in export_stats if s["files"]]
+        data_files = [self.store.uri(p) for p, _ in names]
+        tar_files = [self.store.uri(t) for _, t in names] if self.spec.webdataset else []
+        tasks: Counter = Counter()
+        turns: Counter = Counter()
+        for stats in export_stats:
+            tasks.update(stats["tasks"])
+            turns.update(stats["turns"])
+        summary = {
+            "name": self.spec.name, "schema_version": 1, "rows": rows, "shards": self.spec.num_shards,
+            "tasks": dict(sorted(tasks.items())), "turns": dict(sorted(turns.items())),
+            "episodes": sum(s["episodes"] for s in export_stats),
+            "with_mask": sum(s["with_mask"] for s in export_stats),
+            "scores": _merge_scores([s["scores"] for s in export_stats]),
+            "stages": stage_stats, "data_files": [p for p, _ in names],
+            "webdataset_files": [t for _, t in names] if self.spec.webdataset else [],
+            "spec": self.spec.to_dict(), "seconds_this_run": round(seconds, 3),
+        }
+        self.store.write_text("dataset_card.md", dataset_card(summary))
+        self.store.write_text("preview.html", preview_html(self.store, summary, self.spec.preview_rows))
+        self.store.write_json("stats.json", summary)  # last: the whole job is complete
+        _STAGE_CACHE.clear()  # in-process runs: free the last stage's models
+        if rows == 0:
+            log.warning("the dataset is empty: every row was filtered or failed; see %s",
+                        self.store.uri("dataset_card.md"))
+        return JobResult(out=self.store.uri(""), rows=rows, data_files=data_files, webdataset_files=tar_files,
+                         stats=summary)
+
+
+def _merge_scores(parts: list[dict[str, dict[str, float]]]) -> dict[str, dict[str, float]]:
+    merged: dict[str, dict[str, float]] = {}
+    for part in parts:
+        for key, s in part.items():
+            m = merged.setdefault(key, {"n": 0, "sum": 0.0, "min": math.inf, "max": -math.inf})
+            m["n"] += s["n"]
+            m["sum"] += s["sum"]
+            m["min"], m["max"] = min(m["min"], s["min"]), max(m["max"], s["max"])
+    return {key: {"n": m["n"], "mean": m["sum"] / m["n"], "min": m["min"], "max": m["max"]}
+            for key, m in sorted(merged.items()) if m["n"]}
+
+
+def _param_diff(old: dict[str, Any], new: dict[str, Any]) -> str:
+    changed = [f"{key}: {old.get(key)!r} -> {new.get(key)!r}" for key in sorted(set(old) | set(new))
+               if old.get(key) != new.get(key)]
+    return "; ".join(changed[:4]) or "upstream stages changed"

@@ -1,0 +1,165 @@
+"""What a stage is: a named, registered transform over one shard of samples, with declared resources.
+
+Three kinds, one interface each:
+
+* source stages make a shard's samples from nothing but the item range (captions, images, seeds):
+  `generate(ctx) -> samples`;
+* map stages transform a shard: `process(samples, ctx) -> samples` (per-sample `process_one` by
+  default); a stage marks a row filtered or failed instead of dropping it;
+* global stages need every shard first (dedup, balance): `summarize(sample) -> dict` per row, then
+  `plan(summaries, ctx) -> dict` once, then `apply(samples, plan, ctx)` per shard.
+
+Parameters are dataclass fields, so a preset's YAML maps onto them one to one and a misspelt key is a
+clear error. `num_cpus` / `num_gpus` tell a distributor (Ray) where the stage can run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from editlab.data.sample import Sample
+from editlab.data.seeds import derive_seed
+from editlab.errors import EditlabError
+from editlab.registry import Registry
+
+#: name -> Stage subclass ("module:Class" strings until first use, see editlab/data/stages/__init__.py)
+STAGES: Registry = Registry("stage")
+RESOURCE_FIELDS = ("num_cpus", "num_gpus")
+
+
+@dataclass
+class ShardContext:
+    """Where a stage is running: used for ids and for seeds that do not depend on the worker."""
+
+    job_seed: int
+    stage_index: int
+    stage_name: str
+    shard: int
+    num_shards: int
+    start: int  # first item index of this shard (source stages)
+    stop: int  # one past the last item index
+    prefix: str = "editlab"
+
+    def seed(self, *keys: object) -> int:
+        return derive_seed(self.job_seed, self.stage_index, self.stage_name, *keys)
+
+    def rng(self, *keys: object) -> np.random.Generator:
+        return np.random.default_rng(self.seed(*keys))
+
+    def item_id(self, index: int) -> str:
+        return f"{self.prefix}-{index:08d}"
+
+
+@dataclass
+class Stage:
+    """Base of every stage. Subclasses set `name`, `kind` and add their parameters as fields."""
+
+    name: ClassVar[str] = ""
+    kind: ClassVar[str] = "map"
+    #: parameter values that swap every model for a tiny random one (`--tiny`: plumbing runs)
+    tiny_overrides: ClassVar[dict[str, Any]] = {}
+
+    num_cpus: float = 1.0
+    num_gpus: float = 0.0
+
+    # -- life cycle -------------------------------------------------------------------------------
+    def setup(self) -> None:
+        """Load models; called once per worker process before the first shard."""
+
+    def process(self, samples: list[Sample], ctx: ShardContext) -> list[Sample]:
+        out: list[Sample] = []
+        for sample in samples:
+            try:
+                result = self.process_one(sample, ctx)
+            except Exception as exc:  # a bad sample becomes data, the job goes on
+                result = sample.fail(self.name, exc)
+            out.extend([result] if isinstance(result, Sample) else result)
+        return out
+
+    def process_one(self, sample: Sample, ctx: ShardContext) -> Sample | list[Sample]:
+        raise NotImplementedError(f"stage {self.name!r} implements neither process() nor process_one()")
+
+    # -- description (dataset card, provenance, fingerprints) --------------------------------------
+    def params(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in RESOURCE_FIELDS}
+
+    def models(self) -> dict[str, Any]:
+        """Models this stage uses: {role: {"id": ..., "hash": ...}} (filled in after setup)."""
+        return {}
+
+    def thresholds(self) -> dict[str, Any]:
+        """The numbers that decide what passes (shown in the dataset card)."""
+        return {}
+
+
+class SourceStage(Stage):
+    kind: ClassVar[str] = "source"
+
+    def generate(self, ctx: ShardContext) -> list[Sample]:
+        raise NotImplementedError
+
+
+class GlobalStage(Stage):
+    kind: ClassVar[str] = "global"
+
+    def summarize(self, sample: Sample) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def plan(self, summaries: list[dict[str, Any]], ctx: ShardContext) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def apply(self, samples: list[Sample], plan: dict[str, Any], ctx: ShardContext) -> list[Sample]:
+        raise NotImplementedError
+
+
+def stage_class(name: str) -> type[Stage]:
+    import editlab.data.stages  # noqa: F401  (fills STAGES)
+
+    return STAGES.get(name)
+
+
+def build_stage(spec: dict[str, Any]) -> Stage:
+    """A stage from its preset entry: `{"stage": "clip-filter", "min_direction": 0.2, ...}`."""
+    spec = dict(spec)
+    name = spec.pop("stage", None)
+    if not name:
+        raise EditlabError(f"stage entry {spec} has no 'stage' key; write e.g. '- stage: clip-filter'")
+    cls = stage_class(name)
+    check_params(cls, spec)
+    try:
+        return cls(**spec)
+    except (TypeError, ValueError) as exc:
+        raise EditlabError(f"stage {name!r}: {exc}") from None
+
+
+def check_params(cls: type[Stage], params: Iterable[str]) -> None:
+    known = [f.name for f in dataclasses.fields(cls)]
+    for key in params:
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise EditlabError(f"stage {cls.name!r} has no parameter {key!r}: {hint}its parameters are "
+                               f"{', '.join(known)}")
+
+
+def run_batched(samples: list[Sample], batch_size: int, stage: str, fn) -> None:
+    """Call `fn(batch)` on batches; if a batch raises, retry its samples one by one so only the
+    bad ones are marked failed."""
+    for start in range(0, len(samples), max(1, batch_size)):
+        batch = [s for s in samples[start:start + batch_size] if s.ok]
+        if not batch:
+            continue
+        try:
+            fn(batch)
+        except Exception:
+            for sample in batch:
+                try:
+                    fn([sample])
+                except Exception as exc:
+                    sample.fail(stage, exc)
