@@ -92,7 +92,9 @@ class HTTPEditor(Editor):
             if self.size is not None:
                 plan = plan_letterbox(*image.size, self.size)
                 sent = to_working(image, plan)
-            fields = self._fields(instruction, request.params)
+            params = dict(request.params)
+            feather = params.pop("mask_feather", self.mask_feather)
+            fields = self._fields(instruction, params)
             files = {"image": ("image.png", _png(sent), "image/png")}
             if request.mask is not None:
                 mask = request.mask.convert("L")
@@ -106,7 +108,7 @@ class HTTPEditor(Editor):
             elif edited.size != image.size:
                 edited = edited.resize(image.size, Image.Resampling.LANCZOS)
             if request.mask is not None:
-                feather = self.mask_feather if self.mask_feather is not None else masklib.default_feather(image.size)
+                feather = feather if feather is not None else masklib.default_feather(image.size)
                 edited = masklib.composite(image, edited, masklib.feather_weights(request.mask, feather))
             outputs.append(edited)
             provenance.append({"endpoint": self.endpoint, "fields": fields, "attempts": attempts,
