@@ -73,8 +73,12 @@ def resolve_stages(preset: dict[str, Any] | str, *, tiny: bool = False,
                 used.add(key)
     unknown = [key for key in overrides if key not in used]
     if unknown:
+        import difflib
+
         names = ", ".join(f"{i}:{e['stage']}" for i, e in enumerate(stages))
-        raise EditlabError(f"overrides for {unknown} match no stage of preset {data['name']!r}; its stages are {names}")
+        close = difflib.get_close_matches(str(unknown[0]), [e["stage"] for e in stages], n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise EditlabError(f"overrides for {unknown} match no stage of preset {data['name']!r}: {hint}its stages are {names}")
     return stages
 
 

@@ -31,8 +31,11 @@ STYLES = ("watercolor painting", "oil painting", "pencil sketch", "Van Gogh pain
 ENVIRONMENTS = (("snowy", "covered in snow"), ("at night", "at night"), ("rainy", "in the rain"),
                 ("autumn", "in autumn"), ("foggy", "in thick fog"), ("sunset", "at sunset"))
 BACKGROUNDS = ("a beach", "a forest", "a city street", "outer space", "a desert", "a snowy mountain", "a library")
-TONES = (("black and white", "black and white photo"), ("warm and vintage", "vintage photo with warm tones"),
-         ("high contrast", "high contrast photo"), ("pastel", "photo in pastel colors"))
+#: (adjective, caption phrase, classic-edit op that does it exactly)
+TONES = (("black and white", "black and white photo", "grayscale"),
+         ("warm and vintage", "vintage photo with warm tones", "sepia"),
+         ("high contrast", "high contrast photo", "contrast"), ("pastel", "photo in pastel colors", "pastel"))
+VIEWS = (("flip the image horizontally", "mirrored", "flip"), ("turn the image upside down", "upside down", "upside-down"))
 SUBJECTS = ("a dog", "a cat", "a horse", "a red car", "a wooden chair", "a cup of coffee", "a teddy bear", "a bird",
             "a vase of flowers", "an old house", "a bicycle", "a woman with an umbrella", "a castle", "a boat")
 PLACES = ("on a beach", "in a park", "on a table", "in a kitchen", "by a lake", "on a city street", "in a garden",
@@ -41,7 +44,7 @@ PHOTO_STYLES = ("photograph", "high resolution photo", "professional photo", "DS
 
 #: tasks the template writer knows, with whether they need an object
 TEMPLATE_TASKS = {"style": False, "environment": False, "tone": False, "background": False, "color": True,
-                  "material": True, "replace": True, "remove": True, "add": False}
+                  "material": True, "replace": True, "remove": True, "add": False, "view": False, "zoom": False}
 
 
 def builtin_caption(rng: np.random.Generator) -> str:
@@ -82,8 +85,13 @@ def template_edit(caption: str, rng: np.random.Generator, *, tasks: list[str] | 
         adjective, phrase = ENVIRONMENTS[rng.integers(len(ENVIRONMENTS))]
         return _triple(f"make it {adjective}", f"{base}, {phrase}", task, obj)
     if task == "tone":
-        adjective, phrase = TONES[rng.integers(len(TONES))]
-        return _triple(f"make the photo {adjective}", f"{base}, {phrase}", task, obj)
+        adjective, phrase, op = TONES[rng.integers(len(TONES))]
+        return _triple(f"make the photo {adjective}", f"{base}, {phrase}", task, obj, classic_op=op)
+    if task == "view":
+        instruction, phrase, op = VIEWS[rng.integers(len(VIEWS))]
+        return _triple(instruction, f"{base}, {phrase}", task, obj, classic_op=op)
+    if task == "zoom":
+        return _triple("zoom in on the center", f"close-up of {base}", task, obj, classic_op="zoom")
     if task == "background":
         place = rng.choice(BACKGROUNDS)
         return _triple(f"change the background to {place}", f"{base}, in front of {place}", task, obj)

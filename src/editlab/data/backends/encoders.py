@@ -1,11 +1,11 @@
-"""CLIP and DINOv2 embeddings for the filters: transformers models by hub id or local path, batched.
+"""CLIP and DINOv2 for the filters, through `editlab.bench.metrics.encoders` (the same weights
+hashing and reference preprocessing the benchmarks use), plus `tiny` random encoders for plumbing.
 
-Embeddings are unit-normalised float32 numpy arrays, so every similarity is a dot product.
-Preprocessing is each model's own image processor (CLIP: bicubic resize of the short side, centre
-crop, CLIP normalisation), as the reference scripts do.
+Embeddings come back unit-normalised as float32 numpy arrays: every similarity is a dot product.
 
-This is a thin local adapter; `editlab.bench.metrics` holds the benchmark-grade metric
-implementations, and these filters use its encoders when it provides them.
+>>> clip = clip_encoder("openai/clip-vit-large-patch14")       # doctest: +SKIP
+>>> clip_images(clip, [image]).shape                            # doctest: +SKIP
+(1, 768)
 """
 
 from __future__ import annotations
@@ -15,97 +15,42 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from editlab.errors import EditlabError, require
 
-
-def _unit(x) -> np.ndarray:
-    array = x.float().cpu().numpy()
+def _unit(features) -> np.ndarray:
+    array = features.float().cpu().numpy() if hasattr(features, "cpu") else np.asarray(features, np.float32)
     return array / np.maximum(np.linalg.norm(array, axis=-1, keepdims=True), 1e-12)
 
 
-def _tensor(output):
-    """transformers 5 returns a model output (pooler_output = projected embeds); 4.x a tensor."""
-    return output if hasattr(output, "shape") else output.pooler_output
+def clip_encoder(model: str, device: str | None = None, batch_size: int = 32):
+    from editlab.bench.metrics.encoders import ClipEncoder, default_device, load_encoder
+
+    if model == "tiny":
+        from editlab.data.backends.tiny import tiny_clip
+
+        clip, _, tokenizer = tiny_clip()
+        return ClipEncoder(clip, tokenizer, "tiny", device or default_device(), batch_size)
+    return load_encoder("clip", model, device=device, batch_size=batch_size)
 
 
-class ClipEncoder:
-    def __init__(self, model: str, device: str | None = None, dtype: str = "auto", batch_size: int = 32):
-        torch = require("torch", "data")
-        transformers = require("transformers", "data")
-        from editlab.data.backends.models import resolve_device, resolve_dtype, weights_hash
+def dino_encoder(model: str, device: str | None = None, batch_size: int = 32):
+    from editlab.bench.metrics.encoders import DinoEncoder, default_device, load_encoder
 
-        self.torch, self.batch_size, self.id = torch, max(1, batch_size), model
-        self.device = resolve_device(device)
-        if model == "tiny":
-            from editlab.data.backends.tiny import tiny_clip
+    if model == "tiny":
+        from editlab.data.backends.tiny import tiny_dinov2
 
-            self.model, self.image_processor, self.tokenizer = tiny_clip()
-        else:
-            try:
-                self.model = transformers.CLIPModel.from_pretrained(model, torch_dtype=resolve_dtype(dtype, self.device))
-                self.image_processor = transformers.AutoImageProcessor.from_pretrained(model)
-                self.tokenizer = transformers.AutoTokenizer.from_pretrained(model)
-            except OSError as exc:
-                raise EditlabError(f"cannot load CLIP model {model!r} ({exc}); pass a hub id or a local folder") from None
-        self.model.to(self.device).eval()
-        self.hash = weights_hash(self.model)
-
-    def describe(self) -> dict[str, Any]:
-        return {"id": self.id, "hash": self.hash}
-
-    def images(self, images: list[Image.Image]) -> np.ndarray:
-        out = []
-        with self.torch.inference_mode():
-            for start in range(0, len(images), self.batch_size):
-                pixels = self.image_processor(images=[im.convert("RGB") for im in images[start:start + self.batch_size]],
-                                              return_tensors="pt")["pixel_values"]
-                pixels = pixels.to(self.device, self.model.dtype)
-                out.append(_unit(_tensor(self.model.get_image_features(pixel_values=pixels))))
-        return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
-
-    def texts(self, texts: list[str]) -> np.ndarray:
-        out = []
-        with self.torch.inference_mode():
-            for start in range(0, len(texts), self.batch_size):
-                tokens = self.tokenizer(texts[start:start + self.batch_size], padding=True, truncation=True,
-                                        max_length=77, return_tensors="pt").to(self.device)
-                out.append(_unit(_tensor(self.model.get_text_features(input_ids=tokens["input_ids"],
-                                                                      attention_mask=tokens["attention_mask"]))))
-        return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+        dino, _ = tiny_dinov2()
+        return DinoEncoder(dino, "tiny", "dinov2", device or default_device(), batch_size)
+    kind = "dinov2" if "dinov2" in model.lower() else "dino"
+    return load_encoder(kind, model, device=device, batch_size=batch_size)
 
 
-class DinoEncoder:
-    """DINOv2 (or DINO v1 ViT) CLS features."""
+def images(encoder, batch: list[Image.Image]) -> np.ndarray:
+    return _unit(encoder.embed_images([im.convert("RGB") for im in batch]))
 
-    def __init__(self, model: str, device: str | None = None, dtype: str = "auto", batch_size: int = 32):
-        torch = require("torch", "data")
-        transformers = require("transformers", "data")
-        from editlab.data.backends.models import resolve_device, resolve_dtype, weights_hash
 
-        self.torch, self.batch_size, self.id = torch, max(1, batch_size), model
-        self.device = resolve_device(device)
-        if model == "tiny":
-            from editlab.data.backends.tiny import tiny_dinov2
+def texts(encoder, batch: list[str]) -> np.ndarray:
+    return _unit(encoder.embed_texts(list(batch)))
 
-            self.model, self.image_processor = tiny_dinov2()
-        else:
-            try:
-                self.model = transformers.AutoModel.from_pretrained(model, torch_dtype=resolve_dtype(dtype, self.device))
-                self.image_processor = transformers.AutoImageProcessor.from_pretrained(model)
-            except OSError as exc:
-                raise EditlabError(f"cannot load DINO model {model!r} ({exc}); pass a hub id or a local folder") from None
-        self.model.to(self.device).eval()
-        self.hash = weights_hash(self.model)
 
-    def describe(self) -> dict[str, Any]:
-        return {"id": self.id, "hash": self.hash}
-
-    def images(self, images: list[Image.Image]) -> np.ndarray:
-        out = []
-        with self.torch.inference_mode():
-            for start in range(0, len(images), self.batch_size):
-                pixels = self.image_processor(images=[im.convert("RGB") for im in images[start:start + self.batch_size]],
-                                              return_tensors="pt")["pixel_values"]
-                hidden = self.model(pixel_values=pixels.to(self.device, self.model.dtype)).last_hidden_state
-                out.append(_unit(hidden[:, 0]))
-        return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+def describe(encoder) -> dict[str, Any]:
+    return {"id": encoder.source, "hash": f"sha256:{encoder.sha256[:16]}"}

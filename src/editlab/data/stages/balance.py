@@ -22,6 +22,8 @@ from editlab.errors import EditlabError
 
 @dataclass
 class Balance(GlobalStage):
+    """Per-task quotas (proportional to weights, or capped), chosen by a seeded draw."""
+
     name = "balance"
     mode: str = "proportional"
     weights: dict[str, float] | None = None  # task -> relative share; unlisted tasks get default_weight

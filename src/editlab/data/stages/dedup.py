@@ -26,6 +26,8 @@ def normalise_instruction(text: str) -> str:
 
 @dataclass
 class Dedup(GlobalStage):
+    """Drop repeats: perceptual hash of the source + normalised instruction; first one wins."""
+
     name = "dedup"
     key: str = "source+instruction"
     max_hamming: int = 0

@@ -54,6 +54,8 @@ def keep_top_k(samples: list[Sample], k: int | None, score: str, stage: str) -> 
 
 @dataclass
 class ClipFilter(Stage):
+    """CLIP caption-image, directional and image-image thresholds, then top-k per prompt."""
+
     name = "clip-filter"
     model: str = "openai/clip-vit-large-patch14"
     min_caption_image: float | None = 0.2
@@ -63,17 +65,17 @@ class ClipFilter(Stage):
     require_captions: bool = True
     batch_size: int = 32
     device: str | None = None
-    dtype: str = "auto"
 
     tiny_overrides: ClassVar[dict[str, Any]] = {"model": "tiny"}
 
     def setup(self) -> None:
-        from editlab.data.backends.encoders import ClipEncoder
+        from editlab.data.backends import encoders
 
-        self._encoder = ClipEncoder(self.model, self.device, self.dtype, self.batch_size)
+        self._encoders = encoders
+        self._encoder = encoders.clip_encoder(self.model, self.device, self.batch_size)
 
     def models(self):
-        return {"clip": self._encoder.describe()} if getattr(self, "_encoder", None) else {}
+        return {"clip": self._encoders.describe(self._encoder)} if getattr(self, "_encoder", None) else {}
 
     def thresholds(self):
         return {"caption-image >=": self.min_caption_image, "directional >=": self.min_direction,
@@ -91,8 +93,9 @@ class ClipFilter(Stage):
         return samples
 
     def _score(self, batch: list[Sample]) -> None:
-        sources = self._encoder.images([s.image("source") for s in batch])
-        edits = self._encoder.images([s.image("edited") for s in batch])
+        embedded = self._encoders.images(self._encoder, [s.image("source") for s in batch] +
+                                         [s.image("edited") for s in batch])
+        sources, edits = embedded[:len(batch)], embedded[len(batch):]
         image_image = (sources * edits).sum(1)
         captioned = [s for s in batch if s.meta.get("input_caption") and s.meta.get("output_caption")]
         if self.require_captions and len(captioned) < len(batch):
@@ -101,8 +104,8 @@ class ClipFilter(Stage):
                                "image-image similarity only")
         texts = {}
         if captioned:
-            embedded = self._encoder.texts([s.meta["input_caption"] for s in captioned] +
-                                           [s.meta["output_caption"] for s in captioned])
+            embedded = self._encoders.texts(self._encoder, [s.meta["input_caption"] for s in captioned] +
+                                            [s.meta["output_caption"] for s in captioned])
             n = len(captioned)
             texts = {s.id: (embedded[i], embedded[n + i]) for i, s in enumerate(captioned)}
         for i, sample in enumerate(batch):
@@ -128,31 +131,34 @@ class ClipFilter(Stage):
 
 @dataclass
 class DinoFilter(Stage):
+    """DINOv2 image-image similarity between source and edited (UltraEdit: >= 0.4)."""
+
     name = "dino-filter"
     model: str = "facebook/dinov2-base"
     min_similarity: float | None = 0.4
     max_similarity: float | None = None  # e.g. 0.99 drops pairs where nothing changed
     batch_size: int = 32
     device: str | None = None
-    dtype: str = "auto"
 
     tiny_overrides: ClassVar[dict[str, Any]] = {"model": "tiny"}
 
     def setup(self) -> None:
-        from editlab.data.backends.encoders import DinoEncoder
+        from editlab.data.backends import encoders
 
-        self._encoder = DinoEncoder(self.model, self.device, self.dtype, self.batch_size)
+        self._encoders = encoders
+        self._encoder = encoders.dino_encoder(self.model, self.device, self.batch_size)
 
     def models(self):
-        return {"dino": self._encoder.describe()} if getattr(self, "_encoder", None) else {}
+        return {"dino": self._encoders.describe(self._encoder)} if getattr(self, "_encoder", None) else {}
 
     def thresholds(self):
         return {"DINO image-image >=": self.min_similarity, "DINO image-image <=": self.max_similarity}
 
     def process(self, samples: list[Sample], ctx: ShardContext) -> list[Sample]:
         def score(batch: list[Sample]) -> None:
-            sources = self._encoder.images([s.image("source") for s in batch])
-            edits = self._encoder.images([s.image("edited") for s in batch])
+            embedded = self._encoders.images(self._encoder, [s.image("source") for s in batch] +
+                                             [s.image("edited") for s in batch])
+            sources, edits = embedded[:len(batch)], embedded[len(batch):]
             for sample, value in zip(batch, (sources * edits).sum(1)):
                 sample.scores["dino_image"] = _round(value)
 

@@ -219,8 +219,15 @@ class GroundedInstructions(InstructionWriter):
     def from_template(self, sample, ctx):
         target = self._target(sample)
         caption = sample.meta.get("input_caption") or f"a photo with a {target['name']}"
-        answer = template_edit(caption, ctx.rng(sample.id), tasks=self.tasks, objects=[target["name"]])
-        where = f"the {size_words(target['area'])} {target['name']} at the {position_words(target['box'])}"
+        rng = ctx.rng(sample.id)
+        answer = template_edit(caption, rng, tasks=self.tasks, objects=[target["name"]])
+        position = position_words(target["box"])
+        if answer["task"] == "add":  # the object is in the photo: the pair is made by reversed removal
+            removal = template_edit(caption, rng, tasks=["remove"], objects=[target["name"]])
+            return {"instruction": f"add a {size_words(target['area'])} {target['name']} at the {position}",
+                    "output_caption": caption, "task": "add", "object": target["name"],
+                    "removal_caption": removal["output_caption"]}
+        where = f"the {size_words(target['area'])} {target['name']} at the {position}"
         if answer.get("object") == target["name"]:
             answer["instruction"] = answer["instruction"].replace(f"the {target['name']}", where, 1)
         return answer

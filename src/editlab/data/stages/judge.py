@@ -1,11 +1,16 @@
-"""`judge-filter`: VLM scores on every pair (VIEScore SC / PQ / overall), then one of three policies.
+"""`judge-filter`: a VLM judge scores every pair, then one of three policies decides what stays.
 
-* `score`: keep everything, scores as columns; users filter later (ImgEdit);
-* `threshold`: keep rows with SC, PQ and overall above the minimums;
-* `importance` (OmniEdit): keep a row with probability clip(scale * (overall / 10) ** power, 0, 1),
-  decided by a seeded uniform draw per row id, so reruns keep the same rows.
+The judges are `editlab.bench.judges` (strict parsing, retries, pinned prompts): `viescore`
+(SC / PQ / O = sqrt(SC * PQ), 0-10, GEdit-Bench) or `imgedit` (adherence / quality / preservation,
+1-5). Backends: `openai:MODEL[@URL]` (any OpenAI-compatible server), `transformers:MODEL`, `dummy`.
 
-A judge failure (unreachable, unparseable) is the row's error: never an invented score.
+* `score`: keep every row with its scores as columns; users filter later (ImgEdit);
+* `threshold`: keep rows whose main score (and any `min_scores`) pass;
+* `importance` (OmniEdit): keep a row with probability clip(scale * s ** power, 0, 1), s the main
+  score rescaled to [0, 1]; the draw is seeded by the row id, so reruns keep the same rows.
+
+A judge failure (unreachable, refused, unparseable after retries) is the row's error: never an
+invented score.
 """
 
 from __future__ import annotations
@@ -19,78 +24,95 @@ from editlab.data.stage import ShardContext, Stage
 from editlab.errors import EditlabError
 
 MODES = ("score", "threshold", "importance")
+#: judge -> (main score key, its range)
+MAIN_SCORE = {"viescore": ("O", (0.0, 10.0)), "imgedit": ("imgedit_score", (1.0, 5.0)),
+              "imgedit-hard": ("imgedit_hard_score", (1.0, 5.0))}
 
 
 @dataclass
 class JudgeFilter(Stage):
+    """VLM judge scores (VIEScore / ImgEdit rubric): keep all, threshold, or importance-sample."""
+
     name = "judge-filter"
-    judge: str = "openai"  # openai | transformers | dummy
-    model: str | None = None
-    base_url: str | None = None
-    api_key_env: str = "OPENAI_API_KEY"
+    judge: str = "viescore"
+    backend: str = "openai:gpt-4o-2024-08-06"
     mode: str = "threshold"
-    min_sc: float | None = None
-    min_pq: float | None = None
-    min_overall: float | None = 5.0
+    min_score: float | None = 5.0
+    min_scores: dict[str, float] | None = None  # e.g. {SC: 5, PQ: 5}
     power: float = 2.0
     scale: float = 1.0
-    retries: int = 2
-    device: str | None = None
+    max_attempts: int = 3
+    batch_size: int = 8
 
-    tiny_overrides: ClassVar[dict[str, Any]] = {"judge": "dummy"}
+    tiny_overrides: ClassVar[dict[str, Any]] = {"backend": "dummy"}
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise EditlabError(f"judge-filter: mode={self.mode!r}; use one of {', '.join(MODES)}")
-        if self.judge not in ("openai", "transformers", "dummy"):
-            raise EditlabError(f"judge-filter: judge={self.judge!r}; use openai, transformers or dummy")
-        if self.judge != "dummy" and not self.model:
-            raise EditlabError(f"judge-filter: judge {self.judge!r} needs model=")
+        if self.judge not in MAIN_SCORE:
+            raise EditlabError(f"judge-filter: judge={self.judge!r}; use one of {', '.join(MAIN_SCORE)}")
 
     def setup(self) -> None:
-        from editlab.data.backends.judges import ChatJudge, DummyJudge
+        from editlab.bench.judges import get_judge
 
-        if self.judge == "dummy":
-            self._judge = DummyJudge()
-            return
-        from editlab.data.backends.chat import get_chat_backend
-
-        options: dict[str, Any] = {"model": self.model}
-        if self.judge == "openai":
-            options.update(base_url=self.base_url, api_key_env=self.api_key_env)
-        else:
-            options.update(device=self.device)
-        self._judge = ChatJudge(get_chat_backend(self.judge, **options), retries=self.retries)
+        self._judge = get_judge(self.judge, backend=self.backend, max_attempts=self.max_attempts)
 
     def models(self):
-        return {"judge": self._judge.describe()} if getattr(self, "_judge", None) else {}
+        judge = getattr(self, "_judge", None)
+        if judge is None:
+            return {}
+        info = judge.describe()
+        backend = info.get("backend", {})
+        prompts = info.get("prompts", {})
+        return {"judge": {"id": f"{self.judge} on {backend.get('model', backend.get('backend'))}",
+                          "hash": ",".join(f"{k}:{v['version']}" for k, v in prompts.items())}}
 
     def thresholds(self):
+        key, _ = MAIN_SCORE[self.judge]
         if self.mode == "score":
-            return {"policy": "keep all (scores as columns)"}
+            return {"policy": "keep all; scores kept as columns"}
         if self.mode == "importance":
-            return {"policy": "importance sampling", "keep probability": f"clip({self.scale} * (overall/10)^{self.power})",
-                    "overall >=": self.min_overall}
-        return {"SC >=": self.min_sc, "PQ >=": self.min_pq, "overall >=": self.min_overall}
+            return {"policy": "importance sampling", "keep probability": f"clip({self.scale} * s^{self.power}, 0, 1)",
+                    f"judge_{key} >=": self.min_score}
+        return {f"judge_{key} >=": self.min_score, **{f"judge_{k} >=": v for k, v in (self.min_scores or {}).items()}}
 
-    def process_one(self, sample: Sample, ctx: ShardContext) -> Sample:
-        result = self._judge.score(sample.image("source"), sample.image("edited"), sample.instruction,
-                                   seed=ctx.seed(sample.id) % (2 ** 31))
-        sample.scores.update(judge_sc=result["sc"], judge_pq=result["pq"], judge_overall=round(result["overall"], 6))
-        sample.meta["judge_reasoning"] = result["reasoning"]
+    def process(self, samples: list[Sample], ctx: ShardContext) -> list[Sample]:
+        from editlab.bench.judges import JudgeItem
+
+        todo = [s for s in samples if s.ok]
+        for start in range(0, len(todo), max(1, self.batch_size)):
+            batch = todo[start:start + self.batch_size]
+            try:
+                verdicts = self._judge.judge([JudgeItem(s.image("source"), s.image("edited"), s.instruction,
+                                                        task=s.task) for s in batch])
+            except Exception as exc:  # the backend as a whole failed: every row of the batch records it
+                for sample in batch:
+                    sample.fail(self.name, exc)
+                continue
+            for sample, verdict in zip(batch, verdicts):
+                self._decide(sample, verdict, ctx)
+        return samples
+
+    def _decide(self, sample: Sample, verdict, ctx: ShardContext) -> None:
+        if verdict.scores is None:
+            sample.fail(self.name, f"judge failed: {verdict.failure}")
+            return
+        for key, value in verdict.scores.items():
+            sample.scores[f"judge_{key}"] = round(float(value), 6)
+        key, (low, high) = MAIN_SCORE[self.judge]
+        main = float(verdict.scores[key])
         if self.mode == "score":
-            return sample
-        overall = result["overall"]
-        if self.min_overall is not None and overall < self.min_overall:
-            return sample.reject(self.name, f"overall {overall:.2f} < {self.min_overall}")
+            return
+        if self.min_score is not None and main < self.min_score:
+            sample.reject(self.name, f"judge {key} {main:.2f} < {self.min_score}")
+            return
         if self.mode == "threshold":
-            if self.min_sc is not None and result["sc"] < self.min_sc:
-                return sample.reject(self.name, f"SC {result['sc']:.1f} < {self.min_sc}")
-            if self.min_pq is not None and result["pq"] < self.min_pq:
-                return sample.reject(self.name, f"PQ {result['pq']:.1f} < {self.min_pq}")
-            return sample
-        keep = min(1.0, max(0.0, self.scale * (overall / 10.0) ** self.power))
+            for name, minimum in (self.min_scores or {}).items():
+                if float(verdict.scores.get(name, float("-inf"))) < minimum:
+                    sample.reject(self.name, f"judge {name} {verdict.scores.get(name)} < {minimum}")
+                    return
+            return
+        keep = min(1.0, max(0.0, self.scale * ((main - low) / (high - low)) ** self.power))
         sample.scores["judge_keep_prob"] = round(keep, 6)
         if uniform(ctx.job_seed, self.name, sample.id) >= keep:
-            return sample.reject(self.name, f"importance sampling (keep probability {keep:.2f})")
-        return sample
+            sample.reject(self.name, f"importance sampling (keep probability {keep:.2f})")

@@ -26,6 +26,8 @@ from editlab.tasks import MULTI_TURN_KINDS
 
 @dataclass
 class MultiTurn(InstructionWriter):
+    """Turn rows into episodes: memory, understanding and backtracking turns."""
+
     name = "multi-turn"
     fraction: float = 1.0
     turns: int = 3

@@ -121,7 +121,7 @@ class PromptToPromptStage(DiffusionStage):
     height: int = 512
     batch_size: int = 4
 
-    tiny_overrides = {"model": "tiny", "steps": 2, "width": 32, "height": 32}
+    tiny_overrides = {"model": "tiny", "steps": 2, "width": 32, "height": 32, "candidates": 2}
 
     def __post_init__(self) -> None:
         if not 0 <= self.p_min <= self.p_max <= 1:
@@ -165,7 +165,7 @@ class Img2ImgPromptToPromptStage(PromptToPromptStage):
     strength: float = 0.75
     keep_source: str = "real"  # or "reconstruction": the source branch's output
 
-    tiny_overrides = {"model": "tiny", "steps": 2}
+    tiny_overrides = {"model": "tiny", "steps": 2, "candidates": 2}
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -18,6 +18,7 @@ from editlab.data.stage import ShardContext, build_stage, stage_class
 from editlab.data.stages.pairs import PairGenerator
 from editlab.errors import EditlabError
 
+TINY_MODEL_KEYS = ("model", "detector", "segmenter", "backend", "width", "height", "steps")
 OMNIEDIT_ROUTES: dict[str, dict[str, Any]] = {
     "replace": {"stage": "inpaint-region"},
     "remove": {"stage": "inpaint-region"},
@@ -33,6 +34,8 @@ OMNIEDIT_ROUTES: dict[str, dict[str, Any]] = {
 
 @dataclass
 class SpecialistRouter(PairGenerator):
+    """Each task to its specialist generator; addition by reversed removal (OmniEdit)."""
+
     name = "specialist-router"
     routes: dict[str, dict[str, Any]] = field(default_factory=lambda: copy.deepcopy(OMNIEDIT_ROUTES))
     default: dict[str, Any] | None = None
@@ -53,8 +56,9 @@ class SpecialistRouter(PairGenerator):
                 raise EditlabError(f"specialist-router: route {task!r} needs a 'stage' (a pair generator)")
             if not issubclass(stage_class(spec["stage"]), PairGenerator):
                 raise EditlabError(f"specialist-router: route {task!r} uses {spec['stage']!r}, not a pair generator")
-            if self.tiny:
-                spec = {**spec, **copy.deepcopy(stage_class(spec["stage"]).tiny_overrides)}
+            if self.tiny:  # tiny models everywhere, but the route's own settings (candidates...) stay
+                tiny = copy.deepcopy(stage_class(spec["stage"]).tiny_overrides)
+                spec = {**tiny, **spec, **{k: v for k, v in tiny.items() if k in TINY_MODEL_KEYS}}
             build_stage(spec)  # validate parameters now, in the driver
             self._specs[task] = spec
         self._stages: dict[str, PairGenerator] = {}

@@ -170,7 +170,7 @@ class ImageSource(SourceStage):
     multiple_of: int = 64
     demo_size: int = 512
 
-    tiny_overrides = {"resize": 32, "demo_size": 32, "multiple_of": 8}
+    tiny_overrides = {"resize": 32, "demo_size": 32, "multiple_of": 8, "min_short_side": 0}
 
     def generate(self, ctx: ShardContext) -> list[Sample]:
         rows = _listing(self.path, self.image_column) if self.path else None
