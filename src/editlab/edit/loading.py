@@ -77,6 +77,7 @@ def load_ip2p_pipeline(
     CPUs with native bf16 (see `InstructPix2PixPipeline.optimize_for_inference`).
     """
     require("diffusers", "edit")
+    import torch
     from diffusers import StableDiffusionInstructPix2PixPipeline
 
     from editlab.pipelines.instruct_pix2pix import InstructPix2PixPipeline
@@ -86,15 +87,21 @@ def load_ip2p_pipeline(
         raise EditlabError(f"model {source.spec!r} is a {source.kind} model; use the '{source.kind}' editor")
     device = device or default_device()
     dtype = _load_dtype(device, precision)
-    common = {"safety_checker": None, "feature_extractor": None, "requires_safety_checker": False, "torch_dtype": dtype}
+    common = {"safety_checker": None, "feature_extractor": None, "requires_safety_checker": False}
     with _loading_errors(source):
         if source.origin == "single-file":
             base = StableDiffusionInstructPix2PixPipeline.from_single_file(
-                source.location, config=config, num_in_channels=source.details.get("unet_in_channels", 8), **common
+                source.location, config=config, num_in_channels=source.details.get("unet_in_channels", 8),
+                torch_dtype=dtype, **common
             )
         else:
+            revision = source.revision if source.origin == "hub" else None
+            per_component = dtype
+            if precision == "auto" and device == "cpu" and _unet_wants_bf16(source, revision):
+                # load the UNet straight in bf16: peak memory never holds an fp32 copy of it
+                per_component = {"unet": torch.bfloat16, "default": dtype}
             base = StableDiffusionInstructPix2PixPipeline.from_pretrained(
-                source.location, revision=source.revision if source.origin == "hub" else None, **common
+                source.location, revision=revision, torch_dtype=per_component, **common
             )
     # transformers may keep a text encoder in its saved dtype; its embeddings feed the UNet in fp32
     base.text_encoder.to(dtype=dtype)
@@ -176,6 +183,34 @@ def load_diffusers_pipeline(
         pipe = cls.from_pretrained(source.location, revision=source.revision if source.origin == "hub" else None,
                                    torch_dtype=dtype, **kwargs)
     return pipe.to(device)
+
+
+def _unet_wants_bf16(source: ModelSource, revision: str | None) -> bool:
+    """Would `optimize_for_inference("auto")` pick bf16 for this UNet? Decided from its config alone
+    (parameters counted on the meta device), so the weights can be loaded in bf16 directly."""
+    import json
+    from pathlib import Path
+
+    from editlab.pipelines.instruct_pix2pix import BF16_MIN_PARAMETERS, cpu_has_fast_bf16
+
+    if not cpu_has_fast_bf16():
+        return False
+    try:
+        if source.origin == "hub":
+            from huggingface_hub import hf_hub_download
+
+            config_path = Path(hf_hub_download(source.location, "unet/config.json", revision=revision))
+        else:
+            config_path = Path(source.location) / "unet" / "config.json"
+        config = json.loads(config_path.read_text())
+        from accelerate import init_empty_weights
+        from diffusers import UNet2DConditionModel
+
+        with init_empty_weights():
+            unet = UNet2DConditionModel.from_config(config)
+        return sum(p.numel() for p in unet.parameters()) >= BF16_MIN_PARAMETERS
+    except Exception:  # noqa: BLE001 - undecidable here: load fp32, optimize_for_inference decides later
+        return False
 
 
 def _cpu_bf16() -> bool:
