@@ -5,7 +5,14 @@ import pytest
 from PIL import Image
 
 from editlab.edit.guidance import (
-    Scorer, SweepCell, SweepResult, auto_guidance, contact_sheet, default_scorer_name, get_scorer, run_sweep,
+    Scorer,
+    SweepCell,
+    SweepResult,
+    auto_guidance,
+    contact_sheet,
+    default_scorer_name,
+    get_scorer,
+    run_sweep,
 )
 from editlab.editors.base import Editor
 from editlab.errors import EditlabError

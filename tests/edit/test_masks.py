@@ -3,7 +3,14 @@ import pytest
 from PIL import Image
 
 from editlab.edit.masks import (
-    check_mask, composite, feather_weights, latent_mask, mask_from_box, mask_from_polygon, parse_box, parse_polygon,
+    check_mask,
+    composite,
+    feather_weights,
+    latent_mask,
+    mask_from_box,
+    mask_from_polygon,
+    parse_box,
+    parse_polygon,
 )
 from editlab.errors import EditlabError
 

@@ -2,12 +2,11 @@
 
 import json
 
-import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from editlab.edit.models import ModelSource, read_safetensors_header, resolve_model, weights_fingerprint
+from editlab.edit.models import read_safetensors_header, resolve_model, weights_fingerprint
 from editlab.errors import EditlabError
 
 

@@ -133,3 +133,18 @@ def test_mask_size_mismatch_is_an_error(pipe, source_image):
 
     with pytest.raises(EditlabError, match="mask is 8x8 but the image is 32x32"):
         edit(pipe, source_image, mask_image=Image.new("L", (8, 8), 255))
+
+
+def test_mask_channel_follows_the_training_convention():
+    """[noisy, image latent, mask]; the image-dropped branch sees the free-form all-ones mask."""
+    pipe = InstructPix2PixPipeline(**tiny_ip2p_components(in_channels=9))
+    pipe.set_progress_bar_config(disable=True)
+    seen = []
+    pipe.unet.register_forward_pre_hook(lambda module, args: seen.append(args[0][:, 8].clone()))
+    mask = mask_from_box((32, 32), (0, 0, 16, 32))
+    edit(pipe, noise_image(32, 32), num_inference_steps=1, mask_image=mask, extras=EditExtras(target_pixels=None))
+    channel = seen[0]
+    assert channel.shape[0] == 3
+    assert channel[0, :, :8].min() == 1 and channel[0, :, 8:].max() == 0  # area-averaged mask, 4x4 px per cell
+    torch.testing.assert_close(channel[0], channel[1])
+    assert channel[2].min() == 1

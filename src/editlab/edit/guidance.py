@@ -114,7 +114,7 @@ def run_sweep(
         for t, i in grid
     ]
     images = editor.edit_batch(requests)
-    cells = [SweepCell(t, i, image) for (t, i), image in zip(grid, images)]
+    cells = [SweepCell(t, i, image) for (t, i), image in zip(grid, images, strict=True)]
     if scorer is not None:
         for cell in cells:
             cell.score = float(scorer.score(request.image, cell.image, request.instruction))

@@ -75,7 +75,7 @@ def parse_polygon(text: str) -> list[tuple[float, float]]:
         raise EditlabError(
             f"--mask-polygon needs an even count of at least 6 numbers x,y,x,y,x,y, got {len(values)} in {text!r}"
         )
-    return list(zip(values[0::2], values[1::2]))
+    return list(zip(values[0::2], values[1::2], strict=True))
 
 
 def check_mask(mask: Image.Image, image_size: tuple[int, int], name: str = "mask") -> Image.Image:

@@ -419,7 +419,10 @@ class InstructPix2PixPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin)
         soft = masklib.latent_mask(mask, (width, height)).to(device)
         noise = randn_tensor(tuple(image_latents.shape), generator=generator, device=device, dtype=torch.float32)
         source = image_latents * self.vae.config.scaling_factor
-        channel = (soft > 0).float().expand(image_latents.shape[0], -1, -1, -1) if self.has_mask_channel else None
+        channel = None
+        if self.has_mask_channel:  # as trained (editlab.train.recipe.mask_to_latent): area average, no growth
+            channel = masklib.latent_mask(mask, (width, height), grow=0).to(device)
+            channel = channel.expand(image_latents.shape[0], -1, -1, -1)
         return {"soft": soft, "noise": noise, "source": source, "channel": channel}
 
     def _predict_noise(
@@ -440,7 +443,11 @@ class InstructPix2PixPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin)
         model_input = scheduler.scale_model_input(torch.cat([latents] * copies), t)
         parts = [model_input, cond]
         if region is not None and region.get("channel") is not None:
-            parts.append(torch.cat([region["channel"]] * copies))
+            channel = region["channel"]
+            # the image-unconditional branch gets the free-form mask (all ones), as in training's
+            # conditioning dropout: dropping the image drops its region too
+            branches = [channel, channel, torch.ones_like(channel)] if mode == "full" else [channel] * copies
+            parts.append(torch.cat(branches))
         model_input = torch.cat(parts, dim=1).to(self.unet.dtype)
         if self.runtime.get("channels_last"):
             model_input = model_input.contiguous(memory_format=torch.channels_last)
@@ -476,7 +483,7 @@ class InstructPix2PixPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin)
         feather = masklib.default_feather(images[0].size) if feather is None else int(feather)
         weights = masklib.feather_weights(mask, feather)
         if output_type == "pil":
-            return [masklib.composite(src, out, weights) for src, out in zip(sources, result)]
+            return [masklib.composite(src, out, weights) for src, out in zip(sources, result, strict=True)]
         src = np.stack([np.asarray(s, dtype=np.float32) / 255.0 for s in sources])
         if output_type == "pt":
             src_t = torch.from_numpy(src).permute(0, 3, 1, 2).to(result.device, result.dtype)
