@@ -339,13 +339,15 @@ class InstructPix2PixPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin)
         step_kwargs = _step_kwargs(scheduler, generator, eta)
         unet_evaluations = 0
         branch_counts: dict[str, int] = {}
+        branch_inputs: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         with self.progress_bar(total=len(timesteps)) as progress:
             for i, t in enumerate(timesteps):
                 mode = self.guidance_branches(i, len(timesteps), guidance_scale, image_guidance_scale, extras)
                 branch_counts[mode] = branch_counts.get(mode, 0) + 1
+                if mode not in branch_inputs:
+                    branch_inputs[mode] = self._branch_inputs(mode, prompt_embeds, null_embeds, image_latents, region)
                 noise_pred, evaluations = self._predict_noise(
-                    scheduler, latents, t, mode, prompt_embeds, null_embeds, image_latents, region,
-                    guidance_scale, image_guidance_scale,
+                    scheduler, latents, t, mode, branch_inputs[mode], guidance_scale, image_guidance_scale
                 )
                 unet_evaluations += evaluations
                 latents = scheduler.step(noise_pred, t, latents, **step_kwargs, return_dict=False)[0]
@@ -425,12 +427,9 @@ class InstructPix2PixPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin)
             channel = channel.expand(image_latents.shape[0], -1, -1, -1)
         return {"soft": soft, "noise": noise, "source": source, "channel": channel}
 
-    def _predict_noise(
-        self, scheduler, latents, t, mode, prompt_embeds, null_embeds, image_latents, region,
-        guidance_scale, image_guidance_scale,
-    ) -> tuple[torch.Tensor, int]:
-        """One batched UNet forward over the branches `mode` needs, combined by IP2P's formula."""
-        n = latents.shape[0]
+    def _branch_inputs(self, mode, prompt_embeds, null_embeds, image_latents, region) -> tuple[torch.Tensor, torch.Tensor]:
+        """Text embeddings and conditioning channels of the branches `mode` evaluates (constant
+        over the loop: built once per mode and call)."""
         if mode == "full":  # diffusers' order: [text + image, image only, nothing]
             embeds = torch.cat([prompt_embeds, null_embeds, null_embeds])
             cond = torch.cat([image_latents, image_latents, torch.zeros_like(image_latents)])
@@ -439,21 +438,24 @@ class InstructPix2PixPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin)
             cond = torch.cat([image_latents, image_latents])
         else:
             embeds, cond = prompt_embeds, image_latents
-        copies = embeds.shape[0] // n
-        model_input = scheduler.scale_model_input(torch.cat([latents] * copies), t)
-        parts = [model_input, cond]
+        copies = embeds.shape[0] // prompt_embeds.shape[0]
         if region is not None and region.get("channel") is not None:
             channel = region["channel"]
             # the image-unconditional branch gets the free-form mask (all ones), as in training's
             # conditioning dropout: dropping the image drops its region too
             branches = [channel, channel, torch.ones_like(channel)] if mode == "full" else [channel] * copies
-            parts.append(torch.cat(branches))
-        model_input = torch.cat(parts, dim=1).to(self.unet.dtype)
+            cond = torch.cat([cond, torch.cat(branches)], dim=1)
+        return embeds.to(self.unet.dtype), cond
+
+    def _predict_noise(self, scheduler, latents, t, mode, inputs, guidance_scale, image_guidance_scale):
+        """One batched UNet forward over the branches `mode` needs, combined by IP2P's formula."""
+        embeds, cond = inputs
+        copies = embeds.shape[0] // latents.shape[0]
+        model_input = scheduler.scale_model_input(torch.cat([latents] * copies), t)
+        model_input = torch.cat([model_input, cond], dim=1).to(self.unet.dtype)
         if self.runtime.get("channels_last"):
             model_input = model_input.contiguous(memory_format=torch.channels_last)
-        prediction = self.unet(
-            model_input, t, encoder_hidden_states=embeds.to(self.unet.dtype), return_dict=False
-        )[0].float()
+        prediction = self.unet(model_input, t, encoder_hidden_states=embeds, return_dict=False)[0].float()
         if mode == "full":
             text, image, uncond = prediction.chunk(3)
             guided = uncond + guidance_scale * (text - image) + image_guidance_scale * (image - uncond)
