@@ -50,7 +50,7 @@ class PrecomputedEditor(Editor):
         return None
 
     def edit_batch(self, requests: Sequence[EditRequest]) -> list[Image.Image]:
-        outputs = []
+        paths = []
         for request in requests:
             name = request.context.get("output_name")
             if not name:
@@ -58,8 +58,10 @@ class PrecomputedEditor(Editor):
             path = self.find(str(name))
             if path is None:
                 raise EditlabError(f"{self.folder}: no output named {name} ({'/'.join(EXTENSIONS)}); check the file naming")
-            outputs.append(load_image(path))
-        return outputs
+            paths.append(path)
+        from editlab.bench.metrics.preprocess import parallel_map  # decodes on a small thread pool
+
+        return parallel_map(load_image, paths)
 
 
 def build(argument: str | None = None, **_: Any) -> PrecomputedEditor:

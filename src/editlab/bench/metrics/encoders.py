@@ -35,6 +35,17 @@ DEFAULT_ENCODERS = {
 }
 
 _LOADED: dict[tuple, Encoder] = {}
+_PREFETCH = None
+
+
+def _prefetcher():
+    """One thread that prepares the next batch (it fans out to preprocess.py's image pool)."""
+    global _PREFETCH
+    if _PREFETCH is None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _PREFETCH = ThreadPoolExecutor(max_workers=1, thread_name_prefix="editlab-prefetch")
+    return _PREFETCH
 
 
 def default_device() -> str:
@@ -79,17 +90,25 @@ class Encoder:
         raise NotImplementedError
 
     def embed_images(self, images: Sequence[Image.Image]):
-        """Un-normalised float32 features, shape (N, D), computed in batches of `batch_size`."""
+        """Un-normalised float32 features, shape (N, D), computed in batches of `batch_size`.
+
+        The next batch is preprocessed on a worker thread while the model runs the current one.
+        """
         torch = require("torch", "bench")
+
         self.model.eval()
-        chunks = []
-        with torch.inference_mode():
-            for start in range(0, len(images), self.batch_size):
-                pixels = self.preprocess(images[start : start + self.batch_size]).to(self.device)
-                chunks.append(self._image_features(pixels).float().cpu())
+        chunks = [images[start : start + self.batch_size] for start in range(0, len(images), self.batch_size)]
         if not chunks:
             return torch.zeros(0, 0)
-        return torch.cat(chunks)
+        features = []
+        upcoming = _prefetcher().submit(self.preprocess, chunks[0])
+        with torch.inference_mode():
+            for index in range(len(chunks)):
+                pixels = upcoming.result()
+                if index + 1 < len(chunks):
+                    upcoming = _prefetcher().submit(self.preprocess, chunks[index + 1])
+                features.append(self._image_features(pixels.to(self.device, non_blocking=True)).float().cpu())
+        return torch.cat(features)
 
 
 class ClipEncoder(Encoder):

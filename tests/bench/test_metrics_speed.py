@@ -1,0 +1,24 @@
+"""Smoke test of benchmarks/metrics_speed.py (--quick); the speed itself is measured by the script, not here."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "metrics_speed.py"
+
+
+@pytest.mark.slow
+def test_metrics_speed_quick_writes_results(tmp_path):
+    out = tmp_path / "metrics_speed.json"
+    subprocess.run([sys.executable, str(SCRIPT), "--quick", "--device", "cpu", "--out", str(out)], check=True,
+                   env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, timeout=300)
+    result = json.loads(out.read_text())
+    assert result["pairs"] == 16 and set(result["max_abs_difference"]) == {"l1", "clip_i", "dino"}
+    assert max(result["max_abs_difference"].values()) <= 1e-5
+    assert result["pair_by_pair"]["pairs_per_second"] > 0 and result["editlab_batched"]["pairs_per_second"] > 0
