@@ -130,6 +130,14 @@ class RayDistributor(Distributor):
 
     def map(self, fn, tasks, *, num_cpus=1, num_gpus=0):
         ray = self.ray
+        available = ray.cluster_resources()
+        if num_gpus and available.get("GPU", 0) < num_gpus:
+            raise EditlabError(f"a stage asks for num_gpus={num_gpus} but the Ray cluster has "
+                               f"{available.get('GPU', 0):g} GPUs; its tasks would wait forever: set the stage's "
+                               "num_gpus=0 (--set STAGE.num_gpus=0) or add GPU nodes")
+        if num_cpus > available.get("CPU", 0):
+            raise EditlabError(f"a stage asks for num_cpus={num_cpus} but the Ray cluster has "
+                               f"{available.get('CPU', 0):g} CPUs; lower the stage's num_cpus")
         remote = ray.remote(fn).options(num_cpus=num_cpus, num_gpus=num_gpus, max_retries=2)
         pending = [remote.remote(task) for task in tasks]
         try:

@@ -271,6 +271,8 @@ class Job:
     # -- public -------------------------------------------------------------------------------------
     def run(self) -> JobResult:
         began = time.perf_counter()
+        self.store.remove_temp_files("")
+        self.store.remove_temp_files("stages/export")
         self.store.write_json("job.json", {"spec": self.spec.to_dict(), "fingerprints": self.fingerprints})
         stage_stats = []
         for index, stage in enumerate(self.stages):

@@ -10,10 +10,10 @@ from __future__ import annotations
 import io
 import json
 import re
+import tarfile
 
 from editlab.data.sample import Sample
 from editlab.data.schema import samples_to_parquet
-from editlab.errors import require
 
 
 def parquet_bytes(samples: list[Sample]) -> bytes:
@@ -32,15 +32,22 @@ def sample_record(sample: Sample) -> dict:
 
 
 def webdataset_bytes(samples: list[Sample]) -> bytes:
-    wds = require("webdataset", "data")
+    """A webdataset tar: members `<key>.<ext>`, grouped by key, extensions sorted (as webdataset's
+    TarWriter writes them). Written with `tarfile` because importing webdataset imports torch, which
+    costs seconds in every worker of a model-free job."""
     buffer = io.BytesIO()
-    with wds.TarWriter(buffer, encoder=False, mtime=0, user="editlab", group="editlab") as writer:
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT) as tar:
         for sample in samples:
-            record = {"__key__": webdataset_key(sample.id), "source.png": sample.png("source"),
-                      "edited.png": sample.png("edited"),
-                      "json": json.dumps(sample_record(sample), ensure_ascii=False).encode()}
-            mask = sample.png("mask")
-            if mask is not None:
-                record["mask.png"] = mask
-            writer.write({k: v for k, v in record.items() if v is not None})
+            key = webdataset_key(sample.id)
+            members = {"source.png": sample.png("source"), "edited.png": sample.png("edited"),
+                       "mask.png": sample.png("mask"),
+                       "json": json.dumps(sample_record(sample), ensure_ascii=False).encode()}
+            for ext in sorted(members):
+                data = members[ext]
+                if data is None:
+                    continue
+                info = tarfile.TarInfo(f"{key}.{ext}")
+                info.size, info.mtime, info.mode = len(data), 0, 0o444
+                info.uname = info.gname = "editlab"
+                tar.addfile(info, io.BytesIO(data))
     return buffer.getvalue()
