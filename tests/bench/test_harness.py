@@ -153,3 +153,38 @@ def test_cli_bench_and_judge(magicbrush, tmp_path, capsys):
     assert main(["bench", "--editor", "identity", "--benchmark", "magicbrush", "--data", magicbrush,
                  "--option", "setting=sideways", "--out", str(tmp_path / "x")]) == 2
     assert "must be one of final-turn, all-turn" in capsys.readouterr().err
+
+
+class GuidanceEditor(Editor):
+    """Blends towards red, less so with a higher image-guidance scale (like IP2P's s_I)."""
+
+    name = "guidance-blend"
+
+    def edit_batch(self, requests: Sequence[EditRequest]) -> list[Image.Image]:
+        outputs = []
+        for request in requests:
+            keep = min(1.0, 0.4 * request.params["image_guidance_scale"])
+            red = Image.new("RGB", request.image.size, (255, 0, 0))
+            outputs.append(Image.blend(red, request.image.convert("RGB"), keep))
+        return outputs
+
+
+def test_image_guidance_sweep_gives_the_tradeoff_plot(tmp_path, tiny_clip):
+    import datasets
+    from bench_helpers import random_image
+
+    rows = [{"idx": i, "instruction": "make it red", "image": random_image(i, (32, 32)), "task": "global",
+             "split": "test", "hash": str(i), "input_caption": "a photo", "output_caption": "a red photo"}
+            for i in range(3)]
+    datasets.Dataset.from_list(rows).save_to_disk(str(tmp_path / "emu"))
+    results = run_benchmark(GuidanceEditor(), "emu-edit", data=str(tmp_path / "emu"), out=tmp_path / "run",
+                            metrics=["clip_i", "clip_dir", "l1"], encoders={"clip": tiny_clip},
+                            sweep_image_guidance=[1.0, 1.5, 2.5], print_table=False, progress=False)
+    sweep = results["sweep"]
+    assert [entry["label"] for entry in sweep] == ["igs-1", "igs-1.5", "igs-2.5"]
+    assert [entry["params"]["image_guidance_scale"] for entry in sweep] == [1.0, 1.5, 2.5]
+    l1 = [entry["overall"]["scores"]["l1"] for entry in sweep]
+    assert l1[0] > l1[1] > l1[2] == pytest.approx(0.0)  # more image guidance, closer to the input
+    assert (tmp_path / "run" / "outputs" / "igs-1.5" / "0.png").exists()
+    html = (tmp_path / "run" / "report.html").read_text()
+    assert "<svg" in html and "CLIP directional similarity" in html and "igs-2.5" in html
