@@ -51,16 +51,19 @@ class ComponentSpec:
 
 COMPONENT_PRESETS: dict[str, ComponentSpec] = {
     "tiny": ComponentSpec(),
+    # The shipped toyworld model: a factor-4 VAE with 16 latent channels (64x64 -> 16x16x16), a UNet
+    # with cross-attention at 8x8 and 4x4 (objects are 2-4 latent pixels: grounding happens there),
+    # and a 3-layer CLIP text encoder over toyworld's word vocabulary.
     "toyworld": ComponentSpec(
         unet_channels=(64, 128, 192),
         unet_cross_attention=(False, True, True),
         unet_layers_per_block=1,
         unet_attention_head_dim=32,
         unet_norm_groups=16,
-        vae_channels=(32, 64),
+        vae_channels=(16, 32, 64),
         vae_layers_per_block=1,
         vae_norm_groups=16,
-        latent_channels=4,
+        latent_channels=16,
         text_hidden_size=128,
         text_layers=3,
         text_heads=4,

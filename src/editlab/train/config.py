@@ -72,6 +72,8 @@ class TrainConfig:
     #: precompute VAE latents (and text embeddings when the text encoder is frozen)
     cache: bool = False
     cache_dir: str | None = None
+    #: processes that generate/decode data while the cache is built (each with one thread)
+    data_workers: int = 1
 
     # --- the IP2P recipe ---------------------------------------------------------------------
     #: each of: drop text only, drop image only, drop both (one uniform draw per example)

@@ -64,13 +64,17 @@ class BatchBuilder:
 
     def collate(self, indices: Sequence[int], *, with_images: bool = True) -> dict[str, Any]:
         torch = require("torch", "train")
-        examples = [self.source.example(i) for i in indices]
+        if with_images:
+            examples = [self.source.example(i) for i in indices]
+            texts = [(e.id, e.instruction, e.task) for e in examples]
+        else:  # latents are cached: the instruction is all we need
+            texts = [self.source.text(i) for i in indices]
         batch: dict[str, Any] = {
             "indices": list(indices),
-            "ids": [e.id for e in examples],
-            "tasks": [e.task for e in examples],
-            "instructions": [e.instruction for e in examples],
-            "input_ids": self.tokenize([e.instruction for e in examples]),
+            "ids": [t[0] for t in texts],
+            "instructions": [t[1] for t in texts],
+            "tasks": [t[2] for t in texts],
+            "input_ids": self.tokenize([t[1] for t in texts]),
         }
         if with_images:
             parts = [self.prepare_images(e, self.target_size(i)) for e, i in zip(examples, indices)]

@@ -164,6 +164,10 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         self._setup_components()
         self._setup_data()
+        if (cfg.cache or cfg.vae_steps) and hasattr(self.source, "prefetch"):
+            start = time.time()
+            self.source.prefetch(range(len(self.source)), workers=cfg.data_workers)
+            self.log(f"generated {len(self.source)} examples in {time.time() - start:.0f}s")
         self._setup_vae_stage()
         self._setup_optimisation()
 
@@ -291,6 +295,8 @@ class Trainer:
         if not self.accelerator.is_main_process:
             self.latent_cache = LatentCache(path)
             self.latent_cache.load()
+        if hasattr(self.source, "release"):
+            self.source.release()
         self.cache_seconds = time.time() - start
         self.log(f"latent cache: {len(self.latent_cache)} examples in {self.cache_seconds:.1f}s ({path.name})")
 
@@ -428,6 +434,12 @@ class Trainer:
         self._maybe_resume()
         self._maybe_build_cache()
         evaluator = self._make_evaluator()
+        if evaluator is not None and self.config.vae_steps and "reconstruction" not in self.vae_stats \
+                and self.accelerator.is_main_process:
+            report = evaluator.evaluate_reconstruction(self.vae)
+            self.vae_stats["reconstruction"] = {k: report[k] for k in ("success", "per_task", "l1") if k in report}
+            self.log(f"VAE reconstructions of held-out targets: oracle success {report['success']:.3f}, "
+                     f"l1 {report['l1']:.4f}")
         if cfg.report_to:
             self.accelerator.init_trackers("editlab-train", config={k: str(v) for k, v in cfg.to_dict().items()})
         losses: list[float] = []
@@ -504,8 +516,9 @@ class Trainer:
         report = evaluator.evaluate(self._pipeline())
         record = {"step": self.state.step, "eval": report, "eval_seconds": round(time.time() - start, 1)}
         self.metrics.write(record)
-        self.log(f"eval step {self.state.step}: success {report['success']:.3f} "
-                 f"({', '.join(f'{t} {v:.2f}' for t, v in report['per_task'].items())})")
+        per_task = report["per_task"] or report["per_task_l1"]
+        self.log(f"eval step {self.state.step}: success {report['success']:.3f} l1 {report['l1']:.4f} "
+                 f"({', '.join(f'{t} {v:.2f}' for t, v in per_task.items())})")
         return report
 
     def _export(self, evaluator) -> Path | None:

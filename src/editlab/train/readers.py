@@ -1,7 +1,7 @@
 """Data in: editlab shards, Hugging Face datasets (with column maps), webdataset tars, toyworld.
 
 Every reader is a map-style `ExampleSource`: `len(source)`, `source.example(i) -> EditExample`,
-plus cheap `task(i)` and `size(i)` lookups that multi-task sampling and aspect-ratio buckets read
+plus cheap `text(i)` (id, instruction, task), `task(i)` and `size(i)` lookups that multi-task sampling and aspect-ratio buckets read
 for every example without decoding images. Random access by index is what makes resume exact:
 the trainer's position in the data is just the step number.
 
@@ -56,6 +56,7 @@ class ExampleSource(Protocol):
 
     def __len__(self) -> int: ...
     def example(self, index: int) -> EditExample: ...
+    def text(self, index: int) -> tuple[str, str, str]: ...
     def task(self, index: int) -> str: ...
     def size(self, index: int) -> tuple[int, int]: ...
 
@@ -139,6 +140,13 @@ class HFSource:
             column = self.columns["source"]
             self._sizes = [_image_size(v) for v in self.dataset[column]]
         return self._sizes[index]
+
+    def text(self, index: int) -> tuple[str, str, str]:
+        columns = [c for f, c in self.columns.items() if f in ("id", "instruction")]
+        row = self.dataset.select_columns(columns)[int(index)]
+        example_id = row.get(self.columns.get("id", ""), None)
+        return (f"{self.name}:{example_id if example_id is not None else index}",
+                _instruction(row[self.columns["instruction"]]), self.task(index))
 
     def example(self, index: int) -> EditExample:
         row = self.dataset[int(index)]
@@ -270,6 +278,10 @@ class WebDatasetSource:
         member = self._pick(self.samples[index], "source")
         return _image_size(self._read(member))
 
+    def text(self, index: int) -> tuple[str, str, str]:
+        example = self.example(index)
+        return example.id, example.instruction, example.task
+
     def example(self, index: int) -> EditExample:
         sample = self.samples[index]
         meta = self._meta(index)
@@ -310,6 +322,8 @@ class ToyworldSource:
             raise EditlabError(f"toyworld has no task {sorted(unknown)}; choose from {', '.join(toyworld.TOYWORLD_TASKS)}")
         self.n, self.seed, self.split, self.width, self.height = n, seed, split, width, height
         self.name = f"toyworld-{split}"
+        self._examples: dict[int, EditExample] = {}
+        self._texts: dict[int, tuple[str, str, str]] = {}
 
     def __len__(self) -> int:
         return self.n
@@ -321,8 +335,46 @@ class ToyworldSource:
         return (self.width, self.height)
 
     def example(self, index: int) -> EditExample:
-        return self._toyworld.generate_example(self.seed, split=self.split, task=self.task(index),
-                                               width=self.width, height=self.height, index=index)
+        if index in self._examples:
+            return self._examples[index]
+        example = _toyworld_example((self.seed, self.split, self.task(index), self.width, self.height, index))
+        self._texts[index] = (example.id, example.instruction, example.task)
+        return example
+
+    def text(self, index: int) -> tuple[str, str, str]:
+        if index not in self._texts:
+            self.example(index)
+        return self._texts[index]
+
+    def prefetch(self, indices: Sequence[int], workers: int = 1) -> None:
+        """Generate `indices` once, in `workers` processes, and keep them in memory (see `release`)."""
+        todo = [i for i in indices if i not in self._examples]
+        args = [(self.seed, self.split, self.task(i), self.width, self.height, i) for i in todo]
+        if workers > 1 and len(todo) > 64:
+            import multiprocessing
+
+            with multiprocessing.get_context("spawn").Pool(workers, initializer=_one_thread) as pool:
+                examples = pool.map(_toyworld_example, args, chunksize=64)
+        else:
+            examples = [_toyworld_example(a) for a in args]
+        for i, example in zip(todo, examples):
+            self._examples[i] = example
+            self._texts[i] = (example.id, example.instruction, example.task)
+
+    def release(self) -> None:
+        """Drop the prefetched images (their latents are cached); instructions are kept."""
+        self._examples.clear()
+
+
+def _one_thread() -> None:
+    os.environ["OMP_NUM_THREADS"] = "1"
+
+
+def _toyworld_example(args: tuple) -> EditExample:
+    from editlab.toyworld import generate_example
+
+    seed, split, task, width, height, index = args
+    return generate_example(seed, split=split, task=task, width=width, height=height, index=index)
 
 
 # --------------------------------------------------------------------------------------------
@@ -357,6 +409,10 @@ class ConcatSource:
         source, i = self._locate(index)
         return source.task(i)
 
+    def text(self, index: int) -> tuple[str, str, str]:
+        source, i = self._locate(index)
+        return source.text(i)
+
     def size(self, index: int) -> tuple[int, int]:
         source, i = self._locate(index)
         return source.size(i)
@@ -371,6 +427,9 @@ class LimitedSource:
 
     def example(self, index: int) -> EditExample:
         return self.source.example(index)
+
+    def text(self, index: int) -> tuple[str, str, str]:
+        return self.source.text(index)
 
     def task(self, index: int) -> str:
         return self.source.task(index)

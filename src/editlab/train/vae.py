@@ -40,12 +40,26 @@ def train_vae(vae: Any, builder: BatchBuilder, planner: BatchPlanner, *, steps: 
         torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
         optimizer.step()
         schedule.step()
-        history.append(float(recon))
+        history.append(float(recon.detach()))
         if step % 100 == 0 or step == steps - 1:
             log(f"vae step {step + 1}/{steps} recon {float(recon):.4f} ({time.time() - start:.0f}s)")
     vae.eval().requires_grad_(False)
+    scale = latent_scaling_factor(vae, builder, planner, device=device, batches=8)
+    vae.register_to_config(scaling_factor=scale)
     tail = history[-50:]
-    return {"vae_steps": steps, "vae_final_recon": sum(tail) / max(1, len(tail)), "vae_seconds": time.time() - start}
+    return {"vae_steps": steps, "vae_final_recon": sum(tail) / max(1, len(tail)), "vae_scaling_factor": scale,
+            "vae_seconds": time.time() - start}
+
+
+def latent_scaling_factor(vae: Any, builder: BatchBuilder, planner: BatchPlanner, *, device: Any, batches: int) -> float:
+    """1 / std of the latents, so the diffusion model sees unit-variance latents (SD's 0.18215 rule)."""
+    torch = require("torch", "train")
+    values = []
+    with torch.no_grad():
+        for k in range(batches):
+            batch = builder.collate(planner.batch(10_000_000 + k))
+            values.append(vae.encode(batch["edited_pixels"].to(device)).latent_dist.mean.flatten().float().cpu())
+    return float(1.0 / torch.cat(values).std().clamp_min(1e-6))
 
 
 def load_or_train_vae(vae: Any, folder: Path, train: Any) -> tuple[Any, dict[str, Any]]:
