@@ -60,15 +60,17 @@ def _mean(values: list[float]) -> float | None:
 
 def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
     """n, mean of each score over the records that have it, how many had it, failures."""
-    values: dict[str, list[float]] = defaultdict(list)
+    values: dict[str, list[float]] = {}
     for record in records:
         for key, value in record["scores"].items():
+            values.setdefault(key, [])  # columns keep the order scores were computed in
             if value is not None and math.isfinite(value):
                 values[key].append(float(value))
+    order = sorted(values, key=lambda key: key != "success")  # the headline first, when there is one
     return {
         "n": len(records),
-        "scores": {key: _mean(vals) for key, vals in sorted(values.items())},
-        "counts": {key: len(vals) for key, vals in sorted(values.items())},
+        "scores": {key: _mean(values[key]) for key in order},
+        "counts": {key: len(values[key]) for key in order},
         "failures": sum(1 for record in records if record["failures"]),
     }
 
@@ -87,10 +89,9 @@ def aggregate(records: list[dict[str, Any]], how: str) -> dict[str, Any]:
     overall = summarize(scored)
     if how in ("tasks", "groups"):
         parts = tasks if how == "tasks" else groups
-        keys = {key for part in parts.values() for key in part["scores"]}
+        keys = list(overall["scores"])
         overall["scores"] = {
-            key: _mean([p["scores"][key] for p in parts.values() if p["scores"].get(key) is not None])
-            for key in sorted(keys)
+            key: _mean([p["scores"][key] for p in parts.values() if p["scores"].get(key) is not None]) for key in keys
         }
     overall["aggregate"] = {"samples": "mean over samples", "tasks": "unweighted mean of task means",
                             "groups": "unweighted mean of group means"}[how]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -33,5 +34,15 @@ class OracleJudge(Judge):
             score = self.oracle.score(item.example, item.output)
             scores = {key: float(getattr(score, key)) for key in self.score_keys}
             details = getattr(score, "details", None)
+            # JSON-safe copy (numpy numbers, tuples) for the cache and the per-sample log
+            details = json.loads(json.dumps(details, default=_plain)) if details else None
             verdicts.append(Verdict(scores, None, [], 1, {"details": details} if details else {}))
         return verdicts
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "item"):
+        return value.item()
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return str(value)

@@ -1,0 +1,56 @@
+"""toyworld through the harness: identity scores ~0, the oracle (ground truth) ~1, per task, offline."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+import pytest
+from PIL import Image
+
+from editlab.bench.benchmarks import get_benchmark
+from editlab.bench.harness import run_benchmark
+from editlab.cli.main import main
+from editlab.editors.base import Editor
+from editlab.types import EditRequest
+
+pytest.importorskip("editlab.toyworld.oracle")
+
+
+class GroundTruthEditor(Editor):
+    """What the toyworld `oracle` editor does: returns the exact target the benchmark hands over."""
+
+    name = "ground-truth"
+
+    def edit_batch(self, requests: Sequence[EditRequest]) -> list[Image.Image]:
+        return [request.context["target"].copy() for request in requests]
+
+
+def test_limit_covers_every_task_once():
+    from editlab.toyworld import TOYWORLD_TASKS
+
+    samples = get_benchmark("toyworld").samples(limit=len(TOYWORLD_TASKS))
+    assert sorted(s.example.task for s in samples) == sorted(TOYWORLD_TASKS)
+    assert all(s.edit_mask is None for s in samples)  # free-form unless use_masks=true
+
+
+def test_identity_scores_zero_and_ground_truth_scores_one(tmp_path, capsys):
+    assert main(["bench", "--editor", "identity", "--benchmark", "toyworld", "--limit", "15",
+                 "--out", str(tmp_path / "identity")]) == 0
+    identity = json.loads((tmp_path / "identity" / "results.json").read_text())
+    assert identity["success"] == identity["overall"]["scores"]["success"] <= 0.1
+    assert len(identity["tasks"]) == 15 and all("success" in t["scores"] for t in identity["tasks"].values())
+    assert "| task | n | success |" in capsys.readouterr().out
+
+    oracle = run_benchmark(GroundTruthEditor(), "toyworld", out=tmp_path / "oracle", limit=15, print_table=False,
+                           progress=False)
+    assert oracle["success"] >= 0.9
+    assert oracle["overall"]["scores"]["l1"] == 0.0
+    assert oracle["judges"]["oracle"]["judge"] == "oracle"
+
+
+def test_heldout_phrasings_split(tmp_path):
+    results = run_benchmark(GroundTruthEditor(), "toyworld", options={"split": "heldout"}, out=tmp_path / "run",
+                            limit=15, metrics=["l1"], print_table=False, progress=False)
+    assert results["config"]["benchmark"]["options"]["split"] == "heldout"
+    assert results["success"] >= 0.9
