@@ -188,3 +188,20 @@ def test_image_guidance_sweep_gives_the_tradeoff_plot(tmp_path, tiny_clip):
     assert (tmp_path / "run" / "outputs" / "igs-1.5" / "0.png").exists()
     html = (tmp_path / "run" / "report.html").read_text()
     assert "<svg" in html and "CLIP directional similarity" in html and "igs-2.5" in html
+
+
+def test_magicbrush_hub_layout_without_captions(tmp_path):
+    import datasets
+    from bench_helpers import random_image
+
+    from editlab.bench.benchmarks import get_benchmark
+
+    rows = [{"img_id": sid, "turn_index": turn, "source_img": random_image(10 * int(sid) + turn, (16, 16)),
+             "mask_img": random_image(99, (16, 16)), "instruction": f"{sid}-{turn}",
+             "target_img": random_image(10 * int(sid) + turn + 1, (16, 16))}
+            for sid in ("7", "3") for turn in (2, 1)]
+    datasets.DatasetDict({"dev": datasets.Dataset.from_list(rows)}).save_to_disk(str(tmp_path / "mb-hub"))
+    samples = get_benchmark("magicbrush", data=str(tmp_path / "mb-hub")).samples()
+    assert [s.output_name for s in samples] == ["3_1", "3_iter_2", "7_1", "7_iter_2"]
+    assert [s.example.instruction for s in samples] == ["3-1", "3-2", "7-1", "7-2"]
+    assert samples[1].input_from == "3/turn1" and samples[1].skip_metrics["clip_t"].startswith("no local caption")

@@ -29,13 +29,14 @@ def output_name(session: str, turn: int, setting: str) -> str:
 class MagicBrushLoader(BenchmarkLoader):
     def samples(self) -> Iterator[BenchSample]:
         path = Path(str(self.data)).expanduser()
-        if path.exists():
-            root = path / "test" if (path / "test" / "edit_sessions.json").exists() else path
-            if not (root / "edit_sessions.json").exists():
-                raise EditlabError(f"{path}: no edit_sessions.json; pass MagicBrush's test folder (release layout)")
-            sessions = self._release_sessions(root)
+        release = next((root for root in (path / "test", path) if (root / "edit_sessions.json").exists()), None)
+        if release is not None:
+            sessions = self._release_sessions(release)
+        elif path.is_dir() and not any(path.rglob("*.parquet")) and not (path / "dataset_dict.json").exists() \
+                and not (path / "dataset_info.json").exists():
+            raise EditlabError(f"{path}: no edit_sessions.json or dataset files; pass MagicBrush's test folder (release layout)")
         else:
-            sessions = self._hub_sessions()
+            sessions = self._hub_sessions()  # hub id, save_to_disk folder or parquet files
         for session_id in sorted(sessions, key=_numeric_key):
             yield from self._session_samples(session_id, sessions[session_id])
 
