@@ -112,3 +112,13 @@ def test_judge_scorer_with_dummy_backend():
     scorer = get_scorer("judge", judge="viescore", backend="dummy")
     value = scorer.score(Image.new("RGB", (8, 8)), Image.new("RGB", (8, 8), (9, 9, 9)), "make it gray")
     assert math.isfinite(value) and scorer.describe()["name"] == "judge"
+
+
+def test_toyworld_oracle_scorer_with_ground_truth():
+    from editlab import toyworld
+
+    example = toyworld.generate_example(0, task="color")
+    scorer = get_scorer("toyworld", example=example)
+    good = scorer.score(example.source, example.target, example.instruction)
+    bad = scorer.score(example.source, example.source, example.instruction)
+    assert good > 1.0 > bad

@@ -64,48 +64,49 @@ class ClipTradeoffScorer:
 
 
 class ToyworldOracleScorer:
-    """The toyworld oracle: parses the source scene and the instruction, renders what the edit
-    must give, and scores the output against it exactly (no model involved)."""
+    """The toyworld oracle, exact and model-free.
+
+    With a ground-truth `example` (a toyworld `EditExample`, e.g. from a benchmark) it scores
+    against that. Otherwise it reads the source picture back into a scene graph
+    (`toyworld.parse_scene`) and the instruction into an edit (`toyworld.parse_instruction`),
+    and verifies the output against the scene the edit must give (`Oracle.score_edit`).
+    score = success + 0.1 * overall / 5 (success dominates; ImgEdit-style grades break ties).
+    """
 
     name = "toyworld"
 
-    def __init__(self):
+    def __init__(self, example: Any = None):
         try:
             from editlab import toyworld
 
             self._oracle = toyworld.Oracle()
-            self._parse_instruction = toyworld.parse_instruction
-            self._parse_scene = toyworld.parse_scene
         except (ImportError, AttributeError) as exc:
             raise EditlabError(f"the toyworld oracle is not available in this editlab ({exc}); "
                                "use --scorer clip or --scorer judge") from None
         self._toyworld = toyworld
+        self.example = example
 
-    def score(self, source: Image.Image, output: Image.Image, instruction: str) -> float:
-        example = self._toyworld.oracle_example(source, instruction) if hasattr(self._toyworld, "oracle_example") \
-            else self._example(source, instruction)
-        result = self._oracle.score(example, output)
-        parts = [float(getattr(result, key)) for key in ("adherence", "quality", "preservation") if hasattr(result, key)]
-        graded = sum(parts) / len(parts) if parts else 0.0
-        # success dominates; the graded parts break ties between successes (and failures)
-        return float(bool(getattr(result, "success", False))) + 0.1 * graded
-
-    def _example(self, source: Image.Image, instruction: str):
-        """An EditExample with the ground truth the oracle needs, derived from the source alone."""
-        from editlab.types import EditExample
-
-        scene = self._parse_scene(source)
-        edit = self._parse_instruction(instruction, scene)
+    def verdict(self, source: Image.Image, output: Image.Image, instruction: str):
+        if self.example is not None:
+            return self._oracle.score(self.example, output)
+        try:
+            parse_instruction = self._toyworld.parse_instruction
+        except (ImportError, AttributeError) as exc:
+            raise EditlabError(f"the toyworld instruction parser is not available yet ({exc}); "
+                               "use --scorer clip or --scorer judge") from None
+        scene = self._toyworld.parse_scene(source)
+        edit = parse_instruction(instruction, scene)
         if edit is None:
             raise EditlabError(f"the toyworld oracle does not understand {instruction!r}; use --scorer clip")
-        target_scene = self._toyworld.apply_edit(scene, edit)
-        target = self._toyworld.render(target_scene, size=source.size)
-        return EditExample(id="auto-guidance", source=source, instruction=instruction, target=target,
-                           meta={"scene": scene, "edit": edit, "target_scene": target_scene})
+        return self._oracle.score_edit(scene, edit, output, source_image=source)
+
+    def score(self, source: Image.Image, output: Image.Image, instruction: str) -> float:
+        verdict = self.verdict(source, output, instruction)
+        return float(bool(verdict.success)) + 0.1 * float(verdict.overall) / 5.0
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "oracle": getattr(self._oracle, "version", type(self._oracle).__name__),
-                "formula": "success + 0.1 * mean(adherence, quality, preservation)"}
+        return {"name": self.name, "oracle": type(self._oracle).__name__, "ground_truth": self.example is not None,
+                "formula": "success + 0.1 * overall / 5"}
 
 
 class JudgeScorer:
