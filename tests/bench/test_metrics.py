@@ -194,3 +194,21 @@ def test_registry_did_you_mean():
                                     "psnr", "ssim", "lpips"}
     with pytest.raises(EditlabError, match="did you mean 'clip_t'"):
         METRICS.get("clip_j")
+
+
+def test_memoized_encoder_encodes_each_image_once_with_identical_features(tiny_clip):
+    enc = load_encoder("clip", tiny_clip, device="cpu")
+    images = [random_image(70 + i, (40, 40)) for i in range(3)]
+    plain = enc.embed_images(images)
+    seen = []
+    original = enc._image_features
+    enc._image_features = lambda pixels: (seen.append(len(pixels)), original(pixels))[1]
+    try:
+        enc.memoize = True
+        first = enc.embed_images(images + images[:1])
+        again = enc.embed_images(images[::-1])
+    finally:
+        enc.memoize, enc._memo = False, {}
+        del enc._image_features
+    assert sum(seen) == 3  # three distinct images, encoded once in all
+    assert torch.equal(first[:3], plain) and torch.equal(first[3], plain[0]) and torch.equal(again[0], plain[2])

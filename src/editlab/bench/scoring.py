@@ -78,6 +78,7 @@ class MetricBinding:
 
             self._encoder = load_encoder(self.definition.encoder, self.options.get("encoder"),
                                          batch_size=int(self.options.get("batch_size", 32)))
+            self._encoder.memoize = True  # metrics sharing an encoder encode each image once
         return self._encoder
 
     def reference_description(self) -> str:

@@ -75,6 +75,10 @@ class Encoder:
         self.device = device
         self.batch_size = batch_size
         self._sha256: str | None = None
+        #: image sha256 -> features, when `memoize` is on (the harness turns it on: CLIP-I, CLIP-T
+        #: and CLIP-dir then encode each image once)
+        self.memoize = False
+        self._memo: dict[str, object] = {}
 
     @property
     def sha256(self) -> str:
@@ -90,10 +94,22 @@ class Encoder:
         raise NotImplementedError
 
     def embed_images(self, images: Sequence[Image.Image]):
-        """Un-normalised float32 features, shape (N, D), computed in batches of `batch_size`.
+        """Un-normalised float32 features, shape (N, D), computed in batches of `batch_size`."""
+        if not self.memoize:
+            return self._embed(images)
+        torch = require("torch", "bench")
+        from editlab.bench.cache import image_hash
 
-        The next batch is preprocessed on a worker thread while the model runs the current one.
-        """
+        keys = [image_hash(image) for image in images]
+        todo = {key: image for key, image in zip(keys, images, strict=True) if key not in self._memo}
+        if todo:
+            if len(self._memo) > 20000:  # bound memory on very long runs
+                self._memo.clear()
+            self._memo.update(zip(todo, self._embed(list(todo.values())), strict=True))
+        return torch.stack([self._memo[key] for key in keys]) if keys else torch.zeros(0, 0)
+
+    def _embed(self, images: Sequence[Image.Image]):
+        """The next batch is preprocessed on a worker thread while the model runs the current one."""
         torch = require("torch", "bench")
 
         self.model.eval()
