@@ -85,15 +85,20 @@ class ToyworldOracleScorer:
                                "use --scorer clip or --scorer judge") from None
         self._toyworld = toyworld
         self.example = example
+        if example is None:
+            self._parser()  # fail before any edit is made, not after a whole sweep
+
+    def _parser(self):
+        try:
+            return self._toyworld.parse_instruction
+        except (ImportError, AttributeError) as exc:
+            raise EditlabError(f"the toyworld instruction parser is not available yet ({exc}); "
+                               "use --scorer clip or --scorer judge") from None
 
     def verdict(self, source: Image.Image, output: Image.Image, instruction: str):
         if self.example is not None:
             return self._oracle.score(self.example, output)
-        try:
-            parse_instruction = self._toyworld.parse_instruction
-        except (ImportError, AttributeError) as exc:
-            raise EditlabError(f"the toyworld instruction parser is not available yet ({exc}); "
-                               "use --scorer clip or --scorer judge") from None
+        parse_instruction = self._parser()
         scene = self._toyworld.parse_scene(source)
         edit = parse_instruction(instruction, scene)
         if edit is None:
