@@ -23,6 +23,9 @@ def thumbnail(image: Image.Image | None) -> str:
     if image is None:
         return '<div class="missing">none</div>'
     small = image.convert("RGB").copy()
+    factor = THUMB // max(small.size)
+    if factor >= 2:  # tiny images (toyworld) upscaled with crisp pixels so they can be inspected
+        small = small.resize((small.width * factor, small.height * factor), Image.NEAREST)
     small.thumbnail((THUMB, THUMB))
     buffer = io.BytesIO()
     small.save(buffer, format="JPEG", quality=80)
