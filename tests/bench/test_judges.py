@@ -127,7 +127,7 @@ class _Server:
 
 
 def _completion(content, refusal=None, finish="stop"):
-    return 200, {"choices": [{"message": {"role": "assistant", "content": content, "refusal": refusal},
+    return 200, {"model": "qwen2.5-vl-7b-2025-01", "system_fingerprint": "fp_1", "choices": [{"message": {"role": "assistant", "content": content, "refusal": refusal},
                               "finish_reason": finish}]}
 
 
@@ -136,8 +136,11 @@ def test_openai_backend_sends_pinned_request_with_images(monkeypatch):
     good = '{"adherence": 5, "quality": 4, "preservation": 5, "reason": "fine"}'
     with _Server([_completion(good)]) as server:
         backend = OpenAIBackend("qwen2.5-vl-7b", base_url=server.url, api_key_env="TEST_JUDGE_KEY", seed=7)
-        verdict = get_judge("imgedit", backend).judge([ITEM])[0]
+        judge = get_judge("imgedit", backend)
+        verdict = judge.judge([ITEM])[0]
+    assert judge.served == [{"model": "qwen2.5-vl-7b-2025-01", "system_fingerprint": "fp_1"}]
     assert verdict.scores["imgedit_score"] == pytest.approx(14 / 3)
+    assert backend.last_served == {"model": "qwen2.5-vl-7b-2025-01", "system_fingerprint": "fp_1"}
     request = server.requests[0]
     assert request["path"] == "/v1/chat/completions" and request["auth"] == "Bearer sk-test"
     body = request["body"]

@@ -380,7 +380,7 @@ def run_benchmark(
         "seeds": {"base": seed, "per_sample": SEED_POLICY},
         "encoders": {b.name: b.encoder.describe() for b in bindings if b.encoder is not None},
         "references": {b.name: b.reference_description() for b in bindings},
-        "judges": {j.name: j.describe() for j in judge_list},
+        "judges": {j.name: {**j.describe(), "served_by": getattr(j, "served", [])} for j in judge_list},
         "n_samples": len(samples),
         "n_scored": sum(1 for s in samples if s.scored),
         "tasks": first["tasks"],

@@ -32,6 +32,8 @@ from editlab.registry import Registry
 
 class ChatBackend(ABC):
     name = "backend"
+    #: what actually answered the last call (the endpoint's resolved model version, fingerprint)
+    last_served: dict[str, Any] | None = None
 
     @abstractmethod
     def chat(self, prompt: str, images: Sequence[Image.Image]) -> str:
@@ -92,6 +94,7 @@ class OpenAIBackend(ChatBackend):
                     f"judge endpoint {self.base_url} refused the API key (HTTP {exc.code}); set {self.api_key_env}"
                 ) from None
             raise ConnectionError(f"HTTP {exc.code} from {self.base_url}") from None
+        self.last_served = {"model": payload.get("model"), "system_fingerprint": payload.get("system_fingerprint")}
         choice = (payload.get("choices") or [{}])[0]
         message = choice.get("message") or {}
         if message.get("refusal") or choice.get("finish_reason") == "content_filter":

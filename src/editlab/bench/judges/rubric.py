@@ -33,6 +33,8 @@ class RubricJudge(Judge):
         self.backend = get_backend(backend, **backend_options)
         self.max_attempts = max_attempts
         self._prompts = {name: load_prompt(name) for name in self.prompts}
+        #: distinct (model version, fingerprint) the endpoint reported while judging: results.json
+        self.served: list[dict[str, Any]] = []
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -61,6 +63,8 @@ class RubricJudge(Judge):
                 problem = f"backend error ({exc})"
                 continue
             answers.append(answer)
+            if self.backend.last_served and self.backend.last_served not in self.served:
+                self.served.append(dict(self.backend.last_served))
             try:
                 scores, reason = parse_scores(answer, ranges)
                 return scores, reason, answers, None
