@@ -91,7 +91,7 @@ def test_backend_specs():
 
 class _Server:
     def __init__(self, replies):
-        self.replies = list(replies)
+        self.replies = replies if callable(replies) else list(replies)
         self.requests = []
         outer = self
 
@@ -99,7 +99,10 @@ class _Server:
             def do_POST(self):  # noqa: N802 - http.server API
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 outer.requests.append({"path": self.path, "body": body, "auth": self.headers.get("Authorization")})
-                status, payload = outer.replies.pop(0) if outer.replies else (500, {})
+                if callable(outer.replies):
+                    status, payload = outer.replies(body)
+                else:
+                    status, payload = outer.replies.pop(0) if outer.replies else (500, {})
                 data = json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -218,3 +221,16 @@ def test_transformers_backend_prompt_and_parse_plumbing():
     assert [c["type"] for c in content] == ["image", "image", "text"] and len(processor.seen["images"]) == 2
     assert processor.seen["decoded"] == [[7, 8]]  # only the new tokens are decoded
     assert backend.describe()["model"] == "Qwen/Qwen2.5-VL-7B-Instruct"
+
+
+def test_concurrent_requests_to_an_endpoint_keep_the_order():
+    def reply(body):  # the score is the number in the instruction, so order mistakes show
+        k = int(body["messages"][0]["content"][0]["text"].split('"')[1].split()[1])
+        return _completion(json.dumps({"score": k, "unedited_changed": 0}))
+
+    items = [JudgeItem(random_image(k, (8, 8)), random_image(10 + k, (8, 8)), f"edit {k}") for k in range(1, 6)]
+    with _Server(reply) as server:
+        judge = get_judge("imgedit-hard", OpenAIBackend("m", base_url=server.url), concurrency=3)
+        verdicts = judge.judge(items)
+    assert [v.scores["imgedit_hard_score"] for v in verdicts] == [1, 2, 3, 4, 5]
+    assert len(server.requests) == 5 and judge.concurrency == 3

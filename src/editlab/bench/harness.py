@@ -224,8 +224,9 @@ class Harness:
             todo = [i for i, key in enumerate(keys)
                     if key not in cached or (self.retry_failed and cached[key].get("failure"))]
             bar = self._bar(len(todo), f"judge {judge.name}") if todo else None
-            for start in range(0, len(todo), self.batch_size):
-                chunk = todo[start : start + self.batch_size]
+            step = max(self.batch_size, 4 * getattr(judge, "concurrency", 1))  # keep concurrent endpoints busy
+            for start in range(0, len(todo), step):
+                chunk = todo[start : start + step]
                 self.calls["judge"] += len(chunk)
                 verdicts = judge.judge([items[i] for i in chunk])
                 self.cache.put_many([(keys[i], "judge", v.to_json()) for i, v in zip(chunk, verdicts, strict=False)])

@@ -52,6 +52,7 @@ def add_scoring_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--judge-backend", help="dummy | openai:MODEL[@BASE_URL] | transformers:MODEL_OR_PATH")
     parser.add_argument("--judge-api-key-env", default="OPENAI_API_KEY", help="env var holding the endpoint's API key")
     parser.add_argument("--judge-attempts", type=int, default=3, help="attempts per judge call before a recorded failure")
+    parser.add_argument("--judge-concurrency", type=int, help="parallel requests to the judge endpoint (default 8 for openai)")
     parser.add_argument("--retry-failed", action="store_true", help="ask the judge again for samples it failed on")
     parser.add_argument("--seed", type=int, default=0, help="base seed; each sample gets a seed derived from it and its id")
     parser.add_argument("--batch-size", type=int, default=4, help="requests per editor / judge call")
@@ -102,7 +103,7 @@ def scoring_kwargs(args) -> dict[str, Any]:
 
 
 def _backend_options(args) -> dict[str, Any]:
-    options: dict[str, Any] = {"max_attempts": args.judge_attempts}
+    options: dict[str, Any] = {"max_attempts": args.judge_attempts, "concurrency": args.judge_concurrency}
     if args.judge_backend and args.judge_backend.startswith("openai"):
         options["api_key_env"] = args.judge_api_key_env
     return options

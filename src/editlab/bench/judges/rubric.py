@@ -29,9 +29,12 @@ class RubricJudge(Judge):
 
     prompts: tuple[str, ...] = ()
 
-    def __init__(self, backend: ChatBackend | str, *, max_attempts: int = 3, **backend_options: Any):
+    def __init__(self, backend: ChatBackend | str, *, max_attempts: int = 3, concurrency: int | None = None,
+                 **backend_options: Any):
         self.backend = get_backend(backend, **backend_options)
         self.max_attempts = max_attempts
+        # HTTP endpoints answer several requests at once; local models and the dummy one at a time.
+        self.concurrency = max(1, concurrency or (8 if self.backend.name == "openai" else 1))
         self._prompts = {name: load_prompt(name) for name in self.prompts}
         #: distinct (model version, fingerprint) the endpoint reported while judging: results.json
         self.served: list[dict[str, Any]] = []
@@ -73,7 +76,12 @@ class RubricJudge(Judge):
         return None, None, answers, f"{prompt_name}: {problem} after {self.max_attempts} attempts"
 
     def judge(self, items: Sequence[JudgeItem]) -> list[Verdict]:
-        return [self.judge_one(item) for item in items]
+        if self.concurrency == 1 or len(items) == 1:
+            return [self.judge_one(item) for item in items]
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="editlab-judge") as pool:
+            return list(pool.map(self.judge_one, items))
 
     def judge_one(self, item: JudgeItem) -> Verdict:
         raise NotImplementedError
