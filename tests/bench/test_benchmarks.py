@@ -89,11 +89,14 @@ def _make_imgedit(root):
         random_image(i, (24, 24)).save(root / "singleturn" / "animal" / f"{i}.jpg")
         entries[str(i + 1)] = {"id": f"animal/{i}.jpg", "prompt": f"{edit_type} something", "edit_type": edit_type}
     (root / "basic_edit.json").write_text(json.dumps(entries))
-    (root / "multiturn").mkdir()
-    random_image(9, (24, 24)).save(root / "multiturn" / "m.png")
-    (root / "multiturn.json").write_text(json.dumps(
-        {"c1": {"kind": "backtracking", "image": "m.png", "turns": ["add a cat", "make it red", "undo the last change"]}}))
-    return str(root)
+    (root / "multiturn" / "backtracking").mkdir(parents=True)
+    random_image(9, (24, 24)).save(root / "multiturn" / "backtracking" / "m.png")
+    (root / "multiturn" / "backtracking" / "annotation.json").write_text(json.dumps(
+        {"id": "m.png", "turn1": "add a cat", "turn2": "make it red", "turn3": "undo the last change"}) + "\n")
+    (root / "hard").mkdir()
+    random_image(8, (24, 24)).save(root / "hard" / "000029784.jpg")
+    (root / "hard" / "annotation.jsonl").write_text(json.dumps({"id": "000029784.jpg", "prompt": "fix the sign"}) + "\n")
+    return str(root.parent)  # --data may be Benchmark/ or its parent
 
 
 class CountingBackend(DummyBackend):
@@ -128,9 +131,20 @@ def test_imgedit_multiturn_chains_turns_and_runs_without_a_judge(tmp_path):
     results = run_benchmark("identity", "imgedit", data=data, options={"suite": "multiturn"}, out=tmp_path / "run",
                             print_table=False, progress=False)
     assert results["config"]["judges"] == [] and results["n_samples"] == 3
-    assert (tmp_path / "run" / "outputs" / "c1" / "turn3.png").exists()
+    assert (tmp_path / "run" / "outputs" / "backtracking" / "m_turn3.png").exists()
     records = [json.loads(line) for line in (tmp_path / "run" / "samples.jsonl").read_text().splitlines()]
-    assert [r["input_from"] for r in records] == [None, "c1/turn1", "c1/turn2"]
+    assert [r["input_from"] for r in records] == [None, "backtracking/m/turn1", "backtracking/m/turn2"]
+    assert {r["task"] for r in records} == {"backtracking"}
+
+
+def test_imgedit_hard_suite_uses_its_capped_judge(tmp_path):
+    data = _make_imgedit(tmp_path / "Benchmark")
+    results = run_benchmark("identity", "imgedit", data=data, options={"suite": "hard"}, out=tmp_path / "run",
+                            judge_backend=DummyBackend(['{"score": 5, "unedited_changed": 1}']),
+                            print_table=False, progress=False)
+    assert results["config"]["judges"] == ["imgedit-hard"]
+    assert results["overall"]["scores"]["imgedit_hard_score"] == 3
+    assert (tmp_path / "run" / "outputs" / "000029784.png").exists()
 
 
 def test_vlm_judge_is_not_silently_skipped(tmp_path):
