@@ -1,8 +1,9 @@
 """Edit speed: editlab's defaults vs diffusers' StableDiffusionInstructPix2PixPipeline defaults.
 
 Part 1, SD1.5-size UNet (random weights, 8 input channels, 512x512 -> 64x64 latents): the
-denoising cost of one edit both ways, each configuration in its own process (peak RSS from
-`resource.getrusage`, model construction included):
+denoising cost of one edit both ways; peak RSS from `resource.getrusage` in one process per
+configuration (model construction + a batch-3 call), timings in one process with the calls of
+both configurations interleaved (fair under load from other processes):
   - diffusers default: fp32, 100 steps x 3 guidance branches (one batch-3 UNet call per step);
   - editlab default: bf16 + channels-last on CPUs with native bf16, `EditExtras()` defaults
     (20 DPM++ 2M steps; all three branches for the first 80% of the steps, the conditioned branch
@@ -18,6 +19,7 @@ Prints a Markdown table and writes benchmarks/results/edit_speed.json atomically
 
     python benchmarks/edit_speed.py            # full (several minutes on 2 CPU cores)
     python benchmarks/edit_speed.py --quick    # tiny UNet, 8 toyworld cases (smoke test)
+    python benchmarks/edit_speed.py --skip-unet --tune   # choose the default extras on the toyworld model
 """
 
 from __future__ import annotations
@@ -44,19 +46,18 @@ TINY_UNET = dict(sample_size=32, in_channels=8, out_channels=4, cross_attention_
 DIFFUSERS_STEPS = 100
 
 
-# ----------------------------------------------------------------------------- part 1: one process per config
+# ----------------------------------------------------------------------------- part 1: SD1.5-size UNet
 
 
-def unet_child(config: str, quick: bool, repeats: int) -> dict[str, Any]:
-    """Build the UNet the way this configuration loads it, time one call per batch size."""
+def build_unet(config: str, quick: bool):
+    """The UNet as each configuration loads it: fp32 for diffusers; for editlab the dtype
+    `optimize_for_inference("auto")` picks, created directly in it (as `load_ip2p_pipeline` loads it)."""
     import torch
-    from diffusers import UNet2DConditionModel
-
     from accelerate import init_empty_weights
+    from diffusers import UNet2DConditionModel
 
     from editlab.pipelines.instruct_pix2pix import _choose_unet_dtype
 
-    torch.set_num_threads(os.cpu_count() or 1)
     arch = TINY_UNET if quick else SD15_UNET
     with init_empty_weights():  # the same decision as optimize_for_inference("auto"), before any weight exists
         chosen = _choose_unet_dtype("auto", torch.device("cpu"), UNet2DConditionModel(**arch))
@@ -64,44 +65,75 @@ def unet_child(config: str, quick: bool, repeats: int) -> dict[str, Any]:
     dtype = torch.bfloat16 if fast_bf16 else torch.float32
     torch.manual_seed(0)
     previous = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)  # editlab loads the UNet straight in bf16 (loading.load_ip2p_pipeline)
+    torch.set_default_dtype(dtype)
     try:
         unet = UNet2DConditionModel(**arch).eval()
     finally:
         torch.set_default_dtype(previous)
     if fast_bf16:
         unet = unet.to(memory_format=torch.channels_last)
+    return unet, dtype, fast_bf16
+
+
+def unet_call(unet, dtype, channels_last: bool, batch: int, quick: bool):
+    import torch
+
+    arch = TINY_UNET if quick else SD15_UNET
     side = arch["sample_size"]
-    batches = (3, 1) if config == "editlab" else (3,)
-    seconds: dict[str, float] = {}
-    with torch.no_grad():
+    sample = torch.randn(batch, 8, side, side).to(dtype)
+    if channels_last:
+        sample = sample.contiguous(memory_format=torch.channels_last)
+    text = torch.randn(batch, 77, arch["cross_attention_dim"]).to(dtype)
+
+    def call() -> float:
+        start = time.perf_counter()
+        with torch.no_grad():
+            unet(sample, 500, encoder_hidden_states=text)
+        return time.perf_counter() - start
+
+    return call
+
+
+def child_memory(config: str, quick: bool) -> dict[str, Any]:
+    """Peak RSS of one configuration on its own: build its UNet, run its largest call (batch 3)."""
+    import torch
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    unet, dtype, channels_last = build_unet(config, quick)
+    unet_call(unet, dtype, channels_last, 3, quick)()
+    return {"config": config, "dtype": str(dtype).replace("torch.", ""), "channels_last": channels_last,
+            "parameters_m": round(sum(p.numel() for p in unet.parameters()) / 1e6, 1),
+            "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2, 3)}
+
+
+def child_timing(quick: bool, repeats: int) -> dict[str, Any]:
+    """Both configurations in one process, calls interleaved, so that load from other processes on
+    the machine falls on both alike; each number is the median of `repeats` calls after a warm-up."""
+    import statistics
+
+    import torch
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    calls = {}
+    for config, batches in (("diffusers", (3,)), ("editlab", (3, 1))):
+        unet, dtype, channels_last = build_unet(config, quick)
         for batch in batches:
-            sample = torch.randn(batch, 8, side, side).to(dtype)
-            if fast_bf16:
-                sample = sample.contiguous(memory_format=torch.channels_last)
-            text = torch.randn(batch, 77, arch["cross_attention_dim"]).to(dtype)
-            unet(sample, 500, encoder_hidden_states=text)  # warm-up (oneDNN kernels)
-            start = time.perf_counter()
-            for _ in range(repeats):
-                unet(sample, 500, encoder_hidden_states=text)
-            seconds[str(batch)] = (time.perf_counter() - start) / repeats
-    return {
-        "config": config,
-        "dtype": str(dtype).replace("torch.", ""),
-        "channels_last": fast_bf16,
-        "parameters_m": round(sum(p.numel() for p in unet.parameters()) / 1e6, 1),
-        "seconds_per_unet_call": seconds,
-        "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2, 3),
-        "threads": torch.get_num_threads(),
-    }
+            calls[(config, batch)] = unet_call(unet, dtype, channels_last, batch, quick)
+    for call in calls.values():
+        call()  # warm-up: oneDNN picks and caches its kernels
+    samples: dict[tuple[str, int], list[float]] = {key: [] for key in calls}
+    for _ in range(repeats):
+        for key, call in calls.items():
+            samples[key].append(call())
+    return {f"{config}:{batch}": {"median": statistics.median(values), "all": values}
+            for (config, batch), values in samples.items()}
 
 
-def run_child(config: str, quick: bool, repeats: int) -> dict[str, Any]:
+def run_child(args: list[str]) -> dict[str, Any]:
     env = {**os.environ, "OMP_NUM_THREADS": str(os.cpu_count() or 1)}
-    cmd = [sys.executable, __file__, "--child", config, "--repeats", str(repeats)] + (["--quick"] if quick else [])
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+    done = subprocess.run([sys.executable, __file__, *args], env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
-        raise SystemExit(f"child {config} failed:\n{done.stderr[-2000:]}")
+        raise SystemExit(f"child {args} failed:\n{done.stderr[-2000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -117,24 +149,29 @@ def editlab_schedule() -> dict[str, Any]:
 
 
 def run_unet_part(quick: bool, repeats: int) -> dict[str, Any]:
-    reference = run_child("diffusers", quick, repeats)
-    ours = run_child("editlab", quick, repeats)
+    flag = ["--quick"] if quick else []
+    memory = {config: run_child(["--child", f"memory:{config}", *flag]) for config in ("diffusers", "editlab")}
+    timing = run_child(["--child", "timing", "--repeats", str(repeats), *flag])
     schedule = editlab_schedule()
-    ref_edit = DIFFUSERS_STEPS * reference["seconds_per_unet_call"]["3"]
-    per_call = ours["seconds_per_unet_call"]
-    ours_edit = schedule["calls"]["3"] * per_call["3"] + schedule["calls"]["1"] * per_call["1"]
+    ref_call = timing["diffusers:3"]["median"]
+    ours_call = {"3": timing["editlab:3"]["median"], "1": timing["editlab:1"]["median"]}
+    ref_edit = DIFFUSERS_STEPS * ref_call
+    ours_edit = schedule["calls"]["3"] * ours_call["3"] + schedule["calls"]["1"] * ours_call["1"]
     return {
         "model": "tiny UNet (smoke test)" if quick else "SD1.5-size UNet, random weights, 8 input channels",
         "resolution": 64 if quick else 512,
-        "diffusers_default": {**reference, "steps": DIFFUSERS_STEPS, "unet_calls": {"3": DIFFUSERS_STEPS},
-                              "seconds_per_edit": round(ref_edit, 3)},
-        "editlab_default": {**ours, **schedule, "seconds_per_edit": round(ours_edit, 3)},
+        "diffusers_default": {**memory["diffusers"], "steps": DIFFUSERS_STEPS, "unet_calls": {"3": DIFFUSERS_STEPS},
+                              "seconds_per_unet_call": {"3": ref_call}, "seconds_per_edit": round(ref_edit, 3)},
+        "editlab_default": {**memory["editlab"], **schedule, "seconds_per_unet_call": ours_call,
+                            "seconds_per_edit": round(ours_edit, 3)},
         "speedup": round(ref_edit / ours_edit, 2),
         "unet_evaluations": {"diffusers": 3 * DIFFUSERS_STEPS,
                              "editlab": 3 * schedule["calls"]["3"] + schedule["calls"]["1"]},
+        "timing_samples": timing,
         "rss_target_gb": 6.0,
-        "method": "seconds_per_edit = sum over the schedule of the measured seconds per UNet call "
-                  f"(mean of {repeats} calls after a warm-up), denoising loop only",
+        "method": "seconds_per_edit = sum over the schedule of the median seconds per UNet call "
+                  f"({repeats} interleaved calls per configuration after a warm-up, one process); "
+                  "denoising loop only; peak RSS from one process per configuration (build + one batch-3 call)",
     }
 
 
@@ -191,6 +228,36 @@ def run_toyworld_part(cases: int) -> dict[str, Any]:
     return results
 
 
+def run_toyworld_tuning(cases: int) -> dict[str, Any]:
+    """Oracle success and seconds per edit over solver x steps x guidance cutoff on the toyworld
+    model: the measurement editlab's default extras are chosen from (`--tune`)."""
+    from editlab.edit.models import TOYWORLD_MODEL_DIR
+
+    if not (TOYWORLD_MODEL_DIR / "model_index.json").is_file():
+        return {"skipped": f"the toyworld model is not shipped yet ({TOYWORLD_MODEL_DIR})"}
+    from editlab import toyworld
+    from editlab.editors import get_editor
+    from editlab.types import EditRequest
+
+    oracle = toyworld.Oracle()
+    editor = get_editor("toyworld")
+    side = int(editor.pipeline.unet.config.sample_size) * editor.pipeline.vae_scale_factor
+    examples = list(toyworld.generate_examples(cases, seed=1, split="test", width=side, height=side))
+    rows = []
+    for scheduler in ("dpm++2m", "unipc", "euler-ancestral"):
+        for steps in (10, 20, 30):
+            for cutoff in (0.6, 0.8, 1.0):
+                params = {"scheduler": scheduler, "num_inference_steps": steps, "guidance_cutoff": cutoff}
+                start, successes = time.perf_counter(), 0
+                for i, example in enumerate(examples):
+                    output = editor.edit(EditRequest(example.source, example.instruction, seed=i, params=params))
+                    successes += bool(oracle.score(example, output).success)
+                rows.append({**params, "oracle_success": round(successes / len(examples), 4),
+                             "seconds_per_edit": round((time.perf_counter() - start) / len(examples), 4)})
+                print(json.dumps(rows[-1]), flush=True)
+    return {"cases": len(examples), "split": "test", "rows": rows}
+
+
 # ----------------------------------------------------------------------------- report
 
 
@@ -239,15 +306,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="tiny UNet, 8 toyworld cases (smoke test)")
     parser.add_argument("--out", type=Path, default=RESULTS)
-    parser.add_argument("--repeats", type=int, default=None, help="timed UNet calls per batch size (default 2; 3 quick)")
+    parser.add_argument("--repeats", type=int, default=None, help="timed UNet calls per configuration (default 3; 5 quick)")
     parser.add_argument("--cases", type=int, default=None, help="toyworld cases (default 100; 8 quick)")
     parser.add_argument("--skip-unet", action="store_true")
     parser.add_argument("--skip-toyworld", action="store_true")
-    parser.add_argument("--child", choices=("diffusers", "editlab"), help=argparse.SUPPRESS)
+    parser.add_argument("--tune", action="store_true",
+                        help="also grid solver x steps x guidance cutoff on the toyworld model (test split)")
+    parser.add_argument("--child", choices=("memory:diffusers", "memory:editlab", "timing"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    repeats = args.repeats or (3 if args.quick else 2)
+    repeats = args.repeats or (5 if args.quick else 3)
+    if args.child == "timing":
+        print(json.dumps(child_timing(args.quick, repeats)))
+        return 0
     if args.child:
-        print(json.dumps(unet_child(args.child, args.quick, repeats)))
+        print(json.dumps(child_memory(args.child.split(":")[1], args.quick)))
         return 0
 
     import diffusers
@@ -268,6 +340,8 @@ def main(argv: list[str] | None = None) -> int:
         result["unet"] = run_unet_part(args.quick, repeats)
     if not args.skip_toyworld:
         result["toyworld"] = run_toyworld_part(args.cases or (8 if args.quick else 100))
+    if args.tune:
+        result["toyworld_tuning"] = run_toyworld_tuning(args.cases or (8 if args.quick else 50))
     print(markdown(result))
     write_json(args.out, result)
     print(f"wrote {args.out}")
