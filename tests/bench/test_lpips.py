@@ -72,3 +72,13 @@ def test_lpips_without_weights_says_what_to_do(tmp_path, monkeypatch):
     monkeypatch.setattr(lpips_module, "_NETWORKS", {})
     with pytest.raises(EditlabError, match="EDITLAB_LPIPS_BACKBONE"):
         lpips_module.load_lpips(str(tmp_path / "nope.pth"), str(tmp_path / "nope2.pth"))
+
+
+def test_official_head_file_layout_loads(tmp_path):
+    # The official v0.1 alex.pth holds exactly these keys and shapes (checked against the lpips wheel).
+    heads = {f"lin{i}.model.1.weight": torch.rand(1, c, 1, 1) for i, c in enumerate((64, 192, 384, 256, 256))}
+    torch.save(heads, tmp_path / "alex.pth")
+    backbone = {f"features.{k}": v for k, v in lpips_module.build_lpips_alex().features.state_dict().items()}
+    torch.save(backbone, tmp_path / "alexnet.pth")
+    net = lpips_module.load_lpips(str(tmp_path / "alexnet.pth"), str(tmp_path / "alex.pth"))
+    assert torch.equal(net.heads[2].weight, heads["lin2.model.1.weight"]) and not net.training

@@ -9,7 +9,9 @@ torchvision's `alexnet().features`, and loads:
 - the official LPIPS linear heads (`lpips/weights/v0.1/alex.pth` of the PerceptualSimilarity repo,
   URL or local file).
 
-Set `EDITLAB_LPIPS_BACKBONE` / `EDITLAB_LPIPS_HEADS` to local copies to run offline.
+Set `EDITLAB_LPIPS_BACKBONE` / `EDITLAB_LPIPS_HEADS` to local copies to run offline. The heads
+also ship inside the `lpips` wheel (`pip download --no-deps lpips`); when that package is
+installed its file is found without importing it (importing it needs torchvision).
 Formula: features of 5 ReLU stages, unit-normalised over channels, squared difference, 1x1 conv
 head (non-negative weights), spatial mean, summed over stages. Inputs are scaled to [-1, 1] then
 shifted/scaled by the LPIPS ScalingLayer constants.
@@ -27,7 +29,7 @@ from editlab.bench.metrics.pixel import match_size, to_unit_array
 from editlab.errors import EditlabError, require
 
 BACKBONE_URL = "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth"
-HEADS_URL = "https://github.com/richzhang/PerceptualSimilarity/raw/v0.1/lpips/weights/v0.1/alex.pth"
+HEADS_URL = "https://github.com/richzhang/PerceptualSimilarity/raw/master/lpips/weights/v0.1/alex.pth"
 CHANNELS = (64, 192, 384, 256, 256)
 SHIFT = (-0.030, -0.088, -0.188)
 SCALE = (0.458, 0.448, 0.450)
@@ -91,10 +93,22 @@ def _load_state(source: str):
 _NETWORKS: dict[tuple[str, str], object] = {}
 
 
+def installed_heads() -> str | None:
+    """The heads file of an installed `lpips` package, located without importing it."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("lpips")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(list(spec.submodule_search_locations)[0]) / "weights" / "v0.1" / "alex.pth"
+    return str(path) if path.exists() else None
+
+
 def load_lpips(backbone: str | None = None, heads: str | None = None):
     """The LPIPS-Alex network in eval mode, frozen, with real weights (cached per source)."""
     backbone = backbone or os.environ.get("EDITLAB_LPIPS_BACKBONE") or BACKBONE_URL
-    heads = heads or os.environ.get("EDITLAB_LPIPS_HEADS") or HEADS_URL
+    heads = heads or os.environ.get("EDITLAB_LPIPS_HEADS") or installed_heads() or HEADS_URL
     if (backbone, heads) not in _NETWORKS:
         net = build_lpips_alex()
         features = {k.removeprefix("features."): v for k, v in _load_state(backbone).items() if k.startswith("features.")}
