@@ -54,3 +54,27 @@ def test_heldout_phrasings_split(tmp_path):
                             limit=15, metrics=["l1"], print_table=False, progress=False)
     assert results["config"]["benchmark"]["options"]["split"] == "heldout"
     assert results["success"] >= 0.9
+
+
+def test_multi_turn_episodes_chain_turns_and_backtrack(tmp_path, monkeypatch):
+    """Episodes as toyworld describes them: turn k edits HEAD; a backtracking turn edits an earlier version."""
+    from dataclasses import replace
+
+    from editlab import toyworld
+
+    def fake_episode(seed, *, split, index, width, height):
+        first = toyworld.generate_example(seed, split=split, task="color", index=3 * index, width=width, height=height)
+        second = toyworld.generate_example(seed, split=split, task="add", index=3 * index + 1, width=width, height=height)
+        third = replace(first, instruction="Undo that and make it green instead.",
+                        meta={**first.meta, "parent_turn": 1, "editor_instruction": "Make it green.", "kind": "backtracking"})
+        return [replace(first, episode=f"ep{index}"), replace(second, episode=f"ep{index}"), third]
+
+    monkeypatch.setitem(vars(toyworld), "generate_episode", fake_episode)
+    samples = get_benchmark("toyworld", options={"mode": "multi", "episodes": 2}).samples()
+    assert [s.id for s in samples[:3]] == ["ep0/turn1", "ep0/turn2", "ep0/turn3"]
+    assert [s.input_from for s in samples[:3]] == [None, "ep0/turn1", "ep0/turn1"]  # turn 3 checks out turn 1
+    assert samples[2].example.instruction == "Make it green." and samples[2].context["kind"] == "backtracking"
+    results = run_benchmark("identity", get_benchmark("toyworld", options={"mode": "multi", "episodes": 2}),
+                            out=tmp_path / "run", metrics=["l1"], judges=[], print_table=False, progress=False)
+    assert set(results["groups"]) == {"turn1", "turn2", "turn3"}
+    assert (tmp_path / "run" / "outputs" / "ep1" / "turn3.png").exists()
