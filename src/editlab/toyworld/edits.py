@@ -67,7 +67,7 @@ HYBRID_PARTS = ("color", "material", "replace", "remove", "move", "resize", "add
 
 MOVE_DISTANCE = 0.3  # short-side units
 RESIZE_FACTOR = 1.5
-MIN_EDIT_SIZE = 0.19  # smallest object a shrink may produce
+MIN_EDIT_SIZE = 0.2  # smallest object a shrink may produce (13 px at 64x64)
 ZOOM = 2.0
 #: A view change must move some element at least this far (units), or it is no visible edit.
 MIN_VIEW_SHIFT = 0.2

@@ -13,8 +13,8 @@ RGB = tuple[int, int, int]
 #: Object colours: well separated, saturated, never pale (no white/black objects).
 OBJECT_COLORS: dict[str, RGB] = {
     "red": (222, 40, 40),
-    "orange": (246, 138, 18),
-    "yellow": (238, 206, 22),
+    "orange": (242, 112, 22),
+    "yellow": (230, 180, 0),
     "green": (40, 162, 62),
     "cyan": (22, 186, 204),
     "blue": (42, 82, 218),
@@ -44,7 +44,8 @@ TEXTURE_FACTOR = 0.9
 LABEL_COLOR: RGB = (20, 20, 20)
 LETTER_COLOR: RGB = (255, 255, 255)
 
-SHAPES: tuple[str, ...] = ("circle", "square", "triangle", "diamond", "star", "hexagon", "cross", "heart", "moon")
+#: Shapes chosen to stay distinct at 12 px (a hexagon blurs into a circle there, so there is none).
+SHAPES: tuple[str, ...] = ("circle", "square", "triangle", "diamond", "star", "cross", "heart", "moon")
 SHAPE_PLURALS: dict[str, str] = {s: ("crosses" if s == "cross" else s + "s") for s in SHAPES}
 
 PATTERNS: tuple[str, ...] = ("solid", "striped", "dotted", "checkered")
@@ -53,7 +54,7 @@ BACKGROUND_KINDS: tuple[str, ...] = ("solid", "gradient", "grid", "checker", "do
 TEXTURES: tuple[str, ...] = ("grid", "checker", "dots")
 
 #: Words a label can show: 2-4 capital letters, chosen to look different from each other.
-WORDS: tuple[str, ...] = ("CAT", "DOG", "SUN", "HI", "OK", "YES", "NO", "GO", "STOP", "TOY", "BOX", "ZOO", "FUN", "MAP")
+WORDS: tuple[str, ...] = ("CAT", "DOG", "SUN", "HI", "OK", "YES", "NO", "GO", "STOP", "TOY", "BOX", "ZOO", "ART", "MAP")
 
 STYLES: tuple[str, ...] = ("grayscale", "sepia", "invert", "posterize", "sketch")
 

@@ -30,7 +30,7 @@ MAX_ASPECT = 4.0
 #: Supersampled canvases are kept under this many pixels a side.
 MAX_CANVAS_SIDE = 4096
 #: Object patterns: period = object size / PATTERN_REPEATS.
-PATTERN_REPEATS = 2.5
+PATTERN_REPEATS = 2.2
 #: Background textures, in short-side units.
 TEXTURE_PERIOD = 0.125
 GRID_LINE = 0.03
@@ -193,7 +193,7 @@ def draw_pattern(draw: ImageDraw.ImageDraw, pattern: str, ink, cx: float, cy: fl
             top = cy + (k + 0.3) * period
             draw.rectangle((0, top, side, top + 0.4 * period - 1), fill=ink)
     elif pattern == "dotted":
-        r = 0.28 * period
+        r = 0.3 * period
         for i in steps:
             for j in steps:
                 x, y = cx + i * period, cy + j * period

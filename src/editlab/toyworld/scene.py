@@ -29,7 +29,7 @@ MARGIN = 0.03
 LABEL_ASPECT = 2.5
 LABEL_HEIGHT = 0.19
 #: Object sizes (larger side / short side) by how crowded the scene is.
-SIZE_RANGES = {1: (0.28, 0.42), 2: (0.26, 0.40), 3: (0.26, 0.38), 4: (0.24, 0.34), 5: (0.22, 0.30), 6: (0.22, 0.28)}
+SIZE_RANGES = {1: (0.28, 0.42), 2: (0.26, 0.40), 3: (0.25, 0.38), 4: (0.24, 0.34), 5: (0.22, 0.30), 6: (0.22, 0.28)}
 MIN_SIZE, MAX_SIZE = 0.2, 0.62
 
 

@@ -19,14 +19,6 @@ from editlab.toyworld.palette import SHAPES
 Op = tuple[str, tuple[float, ...], int]  # ("polygon", (x0, y0, x1, y1, ...), fill) | ("ellipse", (x0, y0, x1, y1), fill)
 
 
-def _regular(n: int, radius: float, phase: float) -> list[float]:
-    points: list[float] = []
-    for k in range(n):
-        angle = phase + 2 * math.pi * k / n
-        points += [radius * math.cos(angle), radius * math.sin(angle)]
-    return points
-
-
 def _star(points: int = 5, inner: float = 0.45) -> list[float]:
     coords: list[float] = []
     for k in range(2 * points):
@@ -58,7 +50,6 @@ _RAW: dict[str, list[Op]] = {
     "triangle": [("polygon", (0.0, -0.45, 0.5, 0.45, -0.5, 0.45), 255)],
     "diamond": [("polygon", (0.0, -0.5, 0.4, 0.0, 0.0, 0.5, -0.4, 0.0), 255)],
     "star": [("polygon", tuple(_star()), 255)],
-    "hexagon": [("polygon", tuple(_regular(6, 0.5, 0.0)), 255)],
     "cross": [("polygon", tuple(_cross()), 255)],
     "heart": [("polygon", tuple(_heart()), 255)],
     # A crescent: a disc with an offset disc cut out of it.
@@ -122,3 +113,22 @@ def template(shape: str, resolution: int = 32) -> np.ndarray:
 
 
 assert set(_RAW) == set(SHAPES), "every shape in the palette needs an outline"
+
+
+@cache
+def moments(shape: str) -> tuple[float, float, float]:
+    """(area, centroid x, centroid y) of the shape at size 1, centroid relative to its box centre.
+
+    Blur keeps a shape's total coverage and its centroid, so the oracle estimates size and
+    position from these rather than from the (blur-sensitive) extent of its pixels.
+    """
+    ops, _ = _normalised(shape)
+    side = 512
+    mask = Image.new("L", (side, side), 0)
+    _draw_ops(ImageDraw.Draw(mask), list(ops), lambda x, y: ((x + 0.5) * side, (y + 0.5) * side))
+    values = np.asarray(mask, dtype=np.float64) / 255.0
+    total = values.sum()
+    ys, xs = np.mgrid[0:side, 0:side]
+    cx = float((values * (xs + 0.5)).sum() / total / side - 0.5)
+    cy = float((values * (ys + 0.5)).sum() / total / side - 0.5)
+    return float(total / side**2), cx, cy
