@@ -124,6 +124,10 @@ def test_imgedit_type_means_failures_and_cached_judge_calls(tmp_path):
                             retry_failed=True, print_table=False, progress=False, batch_size=1)
     assert backend.calls == 7  # only the failed sample was asked again (and the next canned answer is good)
     assert retried["failures"]["count"] == 0 and retried["tasks"]["remove"]["scores"]["imgedit_adherence"] == 4
+    # a second output folder sharing the cache asks the judge nothing new
+    shared = run_benchmark("identity", "imgedit", data=data, out=tmp_path / "other", judge_backend=backend,
+                           cache=tmp_path / "run" / "cache.sqlite", print_table=False, progress=False, batch_size=1)
+    assert backend.calls == 7 and shared["overall"] == retried["overall"]
 
 
 def test_imgedit_multiturn_chains_turns_and_runs_without_a_judge(tmp_path):

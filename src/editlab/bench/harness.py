@@ -81,7 +81,7 @@ class Harness:
 
     def __init__(self, editor: Editor, benchmark: Benchmark, out: Path, *, metrics: list[MetricBinding],
                  judges: list[Judge], seed: int = 0, batch_size: int = 4, retry_failed: bool = False,
-                 progress: bool = True):
+                 progress: bool = True, cache: str | Path | None = None):
         self.editor = editor
         self.benchmark = benchmark
         self.out = out
@@ -91,7 +91,7 @@ class Harness:
         self.batch_size = max(1, batch_size)
         self.retry_failed = retry_failed
         self.progress = progress
-        self.cache = ResultCache(out / "cache.sqlite")
+        self.cache = ResultCache(cache or out / "cache.sqlite")
         self.editor_info = editor.describe()
         self.calls = {"editor": 0, "judge": 0}
 
@@ -324,6 +324,7 @@ def run_benchmark(
     sweep_image_guidance: Sequence[float] | None = None,
     batch_size: int = 4,
     retry_failed: bool = False,
+    cache: str | Path | None = None,
     report: bool = True,
     print_table: bool = True,
     progress: bool = True,
@@ -331,7 +332,8 @@ def run_benchmark(
     """Run `editor` on `benchmark`, score it, write results.json / samples.jsonl / report.html to `out`.
 
     Rerunning with the same arguments resumes: finished edits, metric values and judge answers
-    come from `out/cache.sqlite`.
+    come from `out/cache.sqlite` (or `cache`, a file several runs can share: keys hash every input,
+    so a shared cache only ever returns answers to the very same call).
     """
     out = Path(out)
     bench = benchmark if isinstance(benchmark, Benchmark) else get_benchmark(benchmark, data=data, options=options)
@@ -343,7 +345,7 @@ def run_benchmark(
         raise EditlabError(f"benchmark {bench.name!r} gave no samples; check --data, --tasks and --limit")
     out.mkdir(parents=True, exist_ok=True)
     harness = Harness(edit, bench, out, metrics=bindings, judges=judge_list, seed=seed, batch_size=batch_size,
-                      retry_failed=retry_failed, progress=progress)
+                      retry_failed=retry_failed, progress=progress, cache=cache)
 
     base_params = dict(params or {})
     variants = [Variant("", base_params)]
@@ -389,7 +391,8 @@ def run_benchmark(
         "overall": first["overall"],
         "failures": results_module.failure_summary(all_records),
         "sweep": [{k: v for k, v in entry.items() if k != "groups"} for entry in per_variant] if sweep_image_guidance else None,
-        "files": {"samples": "samples.jsonl", "report": "report.html" if report else None, "cache": "cache.sqlite",
+        "files": {"samples": "samples.jsonl", "report": "report.html" if report else None,
+                  "cache": str(cache) if cache else "cache.sqlite",
                   "outputs": "outputs/"},
     }
     if "success" in results["overall"]["scores"]:

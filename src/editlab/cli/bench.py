@@ -56,6 +56,7 @@ def add_scoring_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--retry-failed", action="store_true", help="ask the judge again for samples it failed on")
     parser.add_argument("--seed", type=int, default=0, help="base seed; each sample gets a seed derived from it and its id")
     parser.add_argument("--batch-size", type=int, default=4, help="requests per editor / judge call")
+    parser.add_argument("--cache", help="SQLite cache file to share between runs (default: OUT/cache.sqlite)")
     parser.add_argument("--no-report", action="store_true", help="skip report.html")
     parser.add_argument("--list", action="store_true", help="list benchmarks, metrics and judges, then exit")
 
@@ -97,7 +98,7 @@ def scoring_kwargs(args) -> dict[str, Any]:
         data=args.data, options=_key_values(args.option, "--option"), limit=args.limit, tasks=_names(args.tasks),
         seed=args.seed, metrics=_names(args.metrics), encoders=_key_values(args.encoder, "--encoder") or None,
         judges=judges, judge_backend=args.judge_backend,
-        judge_options=_backend_options(args), batch_size=args.batch_size, retry_failed=args.retry_failed,
+        judge_options=_backend_options(args), batch_size=args.batch_size, retry_failed=args.retry_failed, cache=args.cache,
         report=not args.no_report,
     )
 
