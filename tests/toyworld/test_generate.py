@@ -10,7 +10,15 @@ from PIL import Image
 
 from editlab.errors import EditlabError
 from editlab.tasks import TASKS
-from editlab.toyworld import TOYWORLD_TASKS, Edit, Scene, apply_edit, generate_example, generate_examples, render
+from editlab.toyworld import (
+    TOYWORLD_TASKS,
+    Edit,
+    Scene,
+    apply_edit,
+    generate_example,
+    generate_examples,
+    render,
+)
 from editlab.toyworld.edits import GLOBAL_TASKS
 
 
