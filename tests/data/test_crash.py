@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -14,7 +15,7 @@ from pathlib import Path
 from editlab.data import build_dataset
 from editlab.data.schema import parquet_to_samples
 
-JOB = dict(n=120, shard_size=6)
+JOB = dict(n=200, shard_size=8)
 
 
 def _script(out: Path, processes: int) -> str:
@@ -36,18 +37,21 @@ def test_sigkill_at_random_moments_then_rerun_gives_the_same_dataset(tmp_path):
     script.write_text(_script(out, processes=2))
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     rng = random.Random(1234)
-    kills = 0
-    for _ in range(3):
+    kills, delay = 0, 4.0
+    for _ in range(8):
         process = subprocess.Popen([sys.executable, str(script)], env=env, start_new_session=True,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(1.0, 5.0))
+        time.sleep(rng.uniform(0.3, 1.0) * delay)
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)  # the job and its spawned workers, mid-write
             kills += 1
+        else:  # finished before the kill: start over, kill sooner
+            shutil.rmtree(out)
+            delay /= 2
         process.wait()
-        if (out / "stats.json").exists():
+        if kills == 3:
             break
-    assert kills >= 1, "the job finished before any kill; make it longer"
+    assert kills == 3, "the job kept finishing before the kill"
     resumed = build_dataset("toyworld", out=str(out), progress=False, **JOB)
     assert resumed.rows == reference.rows
     assert _files(out) == _files(tmp_path / "ref")

@@ -28,6 +28,7 @@ import json
 import logging
 import math
 import re
+import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -98,11 +99,19 @@ def export_names(spec: JobSpec, shard: int) -> tuple[str, str]:
 _STAGE_CACHE: dict[str, Stage] = {}
 
 
+def _release_stages() -> None:
+    """Drop the previous stage's models before loading the next (GPU memory is the scarce one)."""
+    _STAGE_CACHE.clear()
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():  # a full gc costs ~0.4 s with torch loaded: only here
+        gc.collect()
+        torch.cuda.empty_cache()
+
+
 def _ready_stage(spec: JobSpec, index: int, fingerprint: str) -> Stage:
     """The stage with its models loaded, kept while this worker runs shards of the same stage."""
     if fingerprint not in _STAGE_CACHE:
-        _STAGE_CACHE.clear()
-        gc.collect()
+        _release_stages()
         stage = build_stage(spec.stages[index])
         stage.setup()
         _STAGE_CACHE[fingerprint] = stage
@@ -446,7 +455,7 @@ class Job:
         self.store.write_text("dataset_card.md", dataset_card(summary))
         self.store.write_text("preview.html", preview_html(self.store, summary, self.spec.preview_rows))
         self.store.write_json("stats.json", summary)  # last: the whole job is complete
-        _STAGE_CACHE.clear()  # in-process runs: free the last stage's models
+        _release_stages()  # in-process runs: free the last stage's models
         if rows == 0:
             log.warning("the dataset is empty: every row was filtered or failed; see %s",
                         self.store.uri("dataset_card.md"))

@@ -25,13 +25,17 @@ SHARE_MODES = ("self", "cross", "both")
 
 
 class AttentionSharing:
-    """Per-step switch read by the processors: which source/edited pairs share maps right now."""
+    """Per-step switch read by the processors: which source/edited pairs share maps right now.
+
+    `flags` is a bool tensor (one per pair) for the whole of a Prompt-to-Prompt call, all-False once
+    p has passed, so the same attention arithmetic runs at every step: a candidate's source image is
+    then bit-identical whatever its p. `None` (plain sampling) uses fused SDPA attention."""
 
     def __init__(self) -> None:
-        self.flags = None  # bool tensor, one per (source, edited) pair in the current batch; None = off
+        self.flags = None
 
     def set(self, flags) -> None:
-        self.flags = flags if flags is not None and bool(flags.any()) else None
+        self.flags = flags
 
 
 class SharedAttentionProcessor:

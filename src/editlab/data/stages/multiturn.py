@@ -55,8 +55,8 @@ class MultiTurn(InstructionWriter):
         for turn in range(2, self.turns + 1):
             options = [k for k in self.kinds if not (k == "backtracking" and kinds and kinds[-1] == "backtracking")]
             if not sample.meta.get("object"):
-                options = [k for k in options if k != "understanding"] or ["memory"]
-            kinds.append(str(rng.choice(options)))
+                options = [k for k in options if k != "understanding"]
+            kinds.append(str(rng.choice(options or ["memory"])))
         return kinds
 
     def process_one(self, sample: Sample, ctx: ShardContext) -> list[Sample]:
@@ -79,7 +79,10 @@ class MultiTurn(InstructionWriter):
             row.meta.update(multi_turn_kind=kind, source_from=previous.id,
                             output_caption=answer.get("output_caption") or previous.meta.get("output_caption"),
                             input_caption=previous.meta.get("output_caption") or previous.meta.get("input_caption"))
-            row.meta.pop("target_from", None)
+            for key in ("target_from", "classic_op", "removal_caption", "replacement"):  # turn 1's, not this turn's
+                row.meta.pop(key, None)
+            if answer.get("classic_op"):
+                row.meta["classic_op"] = answer["classic_op"]
             if kind == "backtracking":
                 row.meta["target_from"] = previous.id
                 row.meta["output_caption"] = previous.meta.get("input_caption")
