@@ -75,7 +75,7 @@ def test_rerun_repeats_no_editor_call_and_gives_the_same_results(magicbrush, tmp
     assert editor.calls == 6
     second = run_benchmark(editor, "magicbrush", data=magicbrush, out=tmp_path / "run", metrics=["l1"],
                            print_table=False, progress=False)
-    assert editor.calls == 6
+    assert editor.calls == 6 and first["run"]["editor_calls"] == 6 and second["run"]["editor_calls"] == 0
     assert second["overall"] == first["overall"] and second["tasks"] == first["tasks"]
     # a different seed is a different request: edited again
     run_benchmark(editor, "magicbrush", data=magicbrush, out=tmp_path / "run", metrics=["l1"], seed=1,

@@ -198,6 +198,7 @@ def test_registry_did_you_mean():
 
 def test_memoized_encoder_encodes_each_image_once_with_identical_features(tiny_clip):
     enc = load_encoder("clip", tiny_clip, device="cpu")
+    enc.memoize, enc._memo = False, {}  # the encoder is shared with other tests (and the harness memoizes)
     images = [random_image(70 + i, (40, 40)) for i in range(3)]
     plain = enc.embed_images(images)
     seen = []

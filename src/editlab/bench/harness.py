@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -224,15 +225,14 @@ class Harness:
             todo = [i for i, key in enumerate(keys)
                     if key not in cached or (self.retry_failed and cached[key].get("failure"))]
             bar = self._bar(len(todo), f"judge {judge.name}") if todo else None
-            step = max(self.batch_size, 4 * getattr(judge, "concurrency", 1))  # keep concurrent endpoints busy
-            for start in range(0, len(todo), step):
-                chunk = todo[start : start + step]
-                self.calls["judge"] += len(chunk)
-                verdicts = judge.judge([items[i] for i in chunk])
-                self.cache.put_many([(keys[i], "judge", v.to_json()) for i, v in zip(chunk, verdicts, strict=False)])
-                cached.update({keys[i]: v.to_json() for i, v in zip(chunk, verdicts, strict=False)})
+            # Every verdict is saved the moment it arrives: a kill loses only calls still in flight.
+            for position, verdict in judge.judge_iter([items[i] for i in todo]):
+                index = todo[position]
+                self.calls["judge"] += 1
+                self.cache.put(keys[index], "judge", verdict.to_json())
+                cached[keys[index]] = verdict.to_json()
                 if bar is not None:
-                    bar.update(len(chunk))
+                    bar.update(1)
             if bar is not None:
                 bar.close()
             for key, state in zip(keys, scored, strict=False):
@@ -355,10 +355,17 @@ def run_benchmark(
 
     all_records: list[dict[str, Any]] = []
     per_variant: list[dict[str, Any]] = []
+    timing = {"edit_s": 0.0, "metrics_s": 0.0, "judges_s": 0.0}
     for variant in variants:
+        clock = time.perf_counter()
         states = harness.generate(samples, variant)
+        timing["edit_s"] += time.perf_counter() - clock
+        clock = time.perf_counter()
         harness.score_metrics(states)
+        timing["metrics_s"] += time.perf_counter() - clock
+        clock = time.perf_counter()
         harness.run_judges(states)
+        timing["judges_s"] += time.perf_counter() - clock
         records = [states[s.id].record(variant) for s in samples]
         all_records.extend(records)
         per_variant.append({"label": variant.label, "params": variant.params,
@@ -391,6 +398,9 @@ def run_benchmark(
         "overall": first["overall"],
         "failures": results_module.failure_summary(all_records),
         "sweep": [{k: v for k, v in entry.items() if k != "groups"} for entry in per_variant] if sweep_image_guidance else None,
+        # this invocation only: a resumed run shows how much work the cache saved
+        "run": {"editor_calls": harness.calls["editor"], "judge_calls": harness.calls["judge"],
+                **{key: round(value, 3) for key, value in timing.items()}},
         "files": {"samples": "samples.jsonl", "report": "report.html" if report else None,
                   "cache": str(cache) if cache else "cache.sqlite",
                   "outputs": "outputs/"},

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,6 +64,11 @@ class Judge(ABC):
     @abstractmethod
     def judge(self, items: Sequence[JudgeItem]) -> list[Verdict]:
         """One verdict per item, in order."""
+
+    def judge_iter(self, items: Sequence[JudgeItem]) -> Iterator[tuple[int, Verdict]]:
+        """(index, verdict) as each finishes, so the harness can save every answer at once."""
+        for index, item in enumerate(items):
+            yield index, self.judge([item])[0]
 
     def describe(self) -> dict[str, Any]:
         return {"judge": self.name}

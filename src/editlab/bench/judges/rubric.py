@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from editlab.bench.judges.backends import ChatBackend, get_backend
@@ -76,12 +76,22 @@ class RubricJudge(Judge):
         return None, None, answers, f"{prompt_name}: {problem} after {self.max_attempts} attempts"
 
     def judge(self, items: Sequence[JudgeItem]) -> list[Verdict]:
+        verdicts: list[Verdict | None] = [None] * len(items)
+        for index, verdict in self.judge_iter(items):
+            verdicts[index] = verdict
+        return verdicts  # type: ignore[return-value]
+
+    def judge_iter(self, items: Sequence[JudgeItem]) -> Iterator[tuple[int, Verdict]]:
         if self.concurrency == 1 or len(items) == 1:
-            return [self.judge_one(item) for item in items]
-        from concurrent.futures import ThreadPoolExecutor
+            for index, item in enumerate(items):
+                yield index, self.judge_one(item)
+            return
+        from concurrent.futures import ThreadPoolExecutor, as_completed
 
         with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="editlab-judge") as pool:
-            return list(pool.map(self.judge_one, items))
+            futures = {pool.submit(self.judge_one, item): index for index, item in enumerate(items)}
+            for future in as_completed(futures):
+                yield futures[future], future.result()
 
     def judge_one(self, item: JudgeItem) -> Verdict:
         raise NotImplementedError
