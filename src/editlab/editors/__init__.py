@@ -16,6 +16,7 @@ from editlab.types import EditRequest
 EDITORS: Registry = Registry("editor")
 EDITORS.register("identity", lambda arg=None, **_: IdentityEditor())
 EDITORS.register("precomputed", "editlab.editors.precomputed:build")
+EDITORS.register("oracle", "editlab.editors.oracle:build")  # toyworld ground truth (benchmarks only)
 # the edit engine's backends (editlab.editors.ip2p / diffusers_adapter / http / auto)
 EDITORS.register("model", "editlab.editors.auto:build_model")
 EDITORS.register("ip2p", "editlab.editors.ip2p:build_ip2p")

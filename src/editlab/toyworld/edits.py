@@ -197,7 +197,7 @@ def apply_view_op(view: View, op: str) -> View:
 
 # ----------------------------------------------------------------------------- sampling edits
 
-Sampler = Callable[[np.random.Generator, Scene], "Edit | None"]
+Sampler = Callable[..., "Edit | None"]
 
 
 def _pick(rng: np.random.Generator, items: list) -> Any:
@@ -209,8 +209,13 @@ def _shuffled(rng: np.random.Generator, items) -> list:
     return [items[i] for i in rng.permutation(len(items))]
 
 
-def _target_and_ref(rng: np.random.Generator, scene: Scene, ok=lambda o: True) -> tuple[SceneObject, Ref] | None:
-    for obj in _shuffled(rng, [o for o in scene.objects if ok(o)]):
+def _targets(scene: Scene, objects: list[SceneObject] | None) -> list[SceneObject]:
+    """The objects an edit may be about: all of the scene's, or the caller's choice."""
+    return list(scene.objects) if objects is None else [o for o in scene.objects if o.id in {t.id for t in objects}]
+
+
+def _target_and_ref(rng: np.random.Generator, scene: Scene, objects=None) -> tuple[SceneObject, Ref] | None:
+    for obj in _shuffled(rng, _targets(scene, objects)):
         ref = sample_ref(rng, scene, obj)
         if ref is not None:
             return obj, ref
@@ -222,8 +227,8 @@ def _fits_as(scene: Scene, obj: SceneObject, shape: str, size: float, x: float, 
     return scene.fits(x, y, w * size, h * size, exclude={obj.id})
 
 
-def sample_color(rng, scene):
-    picked = _target_and_ref(rng, scene)
+def sample_color(rng, scene, objects=None):
+    picked = _target_and_ref(rng, scene, objects)
     if picked is None:
         return None
     obj, ref = picked
@@ -231,16 +236,16 @@ def sample_color(rng, scene):
     return Edit("color", obj.id, ref, {"color": color})
 
 
-def sample_material(rng, scene):
-    picked = _target_and_ref(rng, scene)
+def sample_material(rng, scene, objects=None):
+    picked = _target_and_ref(rng, scene, objects)
     if picked is None:
         return None
     obj, ref = picked
     return Edit("material", obj.id, ref, {"pattern": _pick(rng, [p for p in palette.PATTERNS if p != obj.pattern])})
 
 
-def sample_replace(rng, scene):
-    picked = _target_and_ref(rng, scene)
+def sample_replace(rng, scene, objects=None):
+    picked = _target_and_ref(rng, scene, objects)
     if picked is None:
         return None
     obj, ref = picked
@@ -251,12 +256,12 @@ def sample_replace(rng, scene):
     return None
 
 
-def sample_remove(rng, scene):
-    picked = _target_and_ref(rng, scene)
+def sample_remove(rng, scene, objects=None):
+    picked = _target_and_ref(rng, scene, objects)
     return None if picked is None else Edit("remove", picked[0].id, picked[1], {})
 
 
-def sample_add(rng, scene):
+def sample_add(rng, scene, objects=None):
     look = random_look(rng, scene)
     size = float(rng.uniform(0.24, 0.34))
     for region in _shuffled(rng, palette.REGIONS):
@@ -266,8 +271,8 @@ def sample_add(rng, scene):
     return None
 
 
-def sample_move(rng, scene):
-    for obj in _shuffled(rng, scene.objects):
+def sample_move(rng, scene, objects=None):
+    for obj in _shuffled(rng, _targets(scene, objects)):
         for direction in _shuffled(rng, palette.DIRECTIONS):
             dx, dy = {"left": (-1, 0), "right": (1, 0), "up": (0, -1), "down": (0, 1)}[direction]
             ux, uy = scene.to_units(obj.x, obj.y)
@@ -279,8 +284,8 @@ def sample_move(rng, scene):
     return None
 
 
-def sample_resize(rng, scene):
-    for obj in _shuffled(rng, scene.objects):
+def sample_resize(rng, scene, objects=None):
+    for obj in _shuffled(rng, _targets(scene, objects)):
         for direction in _shuffled(rng, ("bigger", "smaller")):
             size = obj.size * RESIZE_FACTOR if direction == "bigger" else obj.size / RESIZE_FACTOR
             if not MIN_EDIT_SIZE <= size <= MAX_SIZE or not _fits_as(scene, obj, obj.shape, size, obj.x, obj.y):
@@ -299,8 +304,8 @@ def count_look(scene: Scene, obj: SceneObject) -> Ref:
     return Ref(obj.shape, obj.color, "solid" if others else None)
 
 
-def sample_count(rng, scene):
-    for obj in _shuffled(rng, scene.objects):
+def sample_count(rng, scene, objects=None):
+    for obj in _shuffled(rng, _targets(scene, objects)):
         look = count_look(scene, obj)
         have = len([o for o in scene.objects if matches_head(o, look)])
         for count in _shuffled(rng, (1, 2)):
@@ -319,18 +324,18 @@ def sample_count(rng, scene):
     return None
 
 
-def sample_background(rng, scene):
+def sample_background(rng, scene, objects=None):
     new = random_background(rng, exclude=scene.background)
     return Edit("background", None, None, {"background": new.to_dict()})
 
 
-def sample_style(rng, scene):
+def sample_style(rng, scene, objects=None):
     if scene.style != "none":
         return None
     return Edit("style", None, None, {"style": str(_pick(rng, list(palette.STYLES)))})
 
 
-def sample_text(rng, scene):
+def sample_text(rng, scene, objects=None):
     if not scene.labels:
         return None
     label = _pick(rng, scene.labels)
@@ -350,7 +355,7 @@ def view_shift(scene: Scene, op: str) -> float:
     return moved
 
 
-def sample_view(rng, scene):
+def sample_view(rng, scene, objects=None):
     if not scene.view.is_identity() or scene.style != "none":
         return None
     ops = [op for op in palette.VIEW_OPS if scene.aspect == 1.0 or op in ("flip_h", "flip_v", "rotate_180")]
@@ -366,10 +371,10 @@ def zoom_center(scene: Scene, obj: SceneObject, zoom: float = ZOOM) -> tuple[flo
     return round(min(max(obj.x, half), 1 - half), 4), round(min(max(obj.y, half), 1 - half), 4)
 
 
-def sample_zoom(rng, scene):
+def sample_zoom(rng, scene, objects=None):
     if not scene.view.is_identity():
         return None
-    picked = _target_and_ref(rng, scene)
+    picked = _target_and_ref(rng, scene, objects)
     if picked is None:
         return None
     obj, ref = picked
@@ -377,14 +382,14 @@ def sample_zoom(rng, scene):
     return Edit("zoom", obj.id, ref, {"zoom": ZOOM, "cx": cx, "cy": cy})
 
 
-def sample_extract(rng, scene):
+def sample_extract(rng, scene, objects=None):
     if len(scene.objects) + len(scene.labels) < 2 and scene.background == Background("solid", "white"):
         return None
-    picked = _target_and_ref(rng, scene)
+    picked = _target_and_ref(rng, scene, objects)
     return None if picked is None else Edit("extract", picked[0].id, picked[1], {})
 
 
-def sample_hybrid(rng, scene):
+def sample_hybrid(rng, scene, objects=None):
     tasks = _shuffled(rng, HYBRID_PARTS)
     for first in tasks:
         edit1 = SAMPLERS[first](rng, scene)
@@ -426,9 +431,14 @@ SAMPLERS: dict[str, Sampler] = {
 }
 
 
-def sample_edit(rng: np.random.Generator, scene: Scene, task: str) -> Edit | None:
-    """A random edit of `task` that makes sense in `scene`, or None if the scene does not allow one."""
-    return SAMPLERS[task](rng, scene)
+def sample_edit(
+    rng: np.random.Generator, scene: Scene, task: str, *, objects: list[SceneObject] | None = None
+) -> Edit | None:
+    """A random edit of `task` that makes sense in `scene`, or None if the scene does not allow one.
+
+    `objects` limits which objects an object edit may be about (episodes edit one object repeatedly).
+    """
+    return SAMPLERS[task](rng, scene, objects)
 
 
 def check_ref(edit: Edit, scene: Scene) -> bool:

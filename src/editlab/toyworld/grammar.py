@@ -222,8 +222,18 @@ def which_head(ref: Ref) -> str:
     return noun
 
 
+CONTEXT_WORDS = {
+    "plain": "the {shape} you added", "clause": "the {shape} that you added", "terse": "added {shape}",
+    "which": "the {shape} which was added",
+}
+
+
 def describe_ref(ref: Ref, style: str) -> str:
     """The referring expression in one family style."""
+    if ref.context == "it":
+        return "" if style == "terse" else "it"  # terse: the subject is left out ("-> blue")
+    if ref.context == "added":
+        return CONTEXT_WORDS[style].format(shape=ref.shape or "shape")
     the = "" if style == "terse" else "the "
     noun = "one" if style == "clause" else "shape"
     head = ref.head()
@@ -345,13 +355,32 @@ def realise(edit: Edit, scene: Scene, family: str, rng: np.random.Generator) -> 
 
 
 def finish(text: str) -> str:
-    """Sentence case, '?' and '.' attached to the last word (the grammar writes them spaced)."""
-    text = " ".join(text.split())
-    if text.endswith(" ?"):
-        text = text[:-2] + "?"
-    elif text[-1] not in "?.":
+    """Sentence case, punctuation attached to the word before it, a final '.' unless it is a question.
+
+    >>> finish("undo the last change . now make it blue")
+    'Undo the last change. Now make it blue.'
+    """
+    text = re.sub(r"\s+([.,?:;])", r"\1", " ".join(text.split()))
+    text = re.sub(r"(?<![\w'])i(?![\w'])", "I", text)
+    if text[-1] not in "?.":
         text += "."
-    return text[0].upper() + text[1:]
+    sentences = re.split(r"(?<=[.?]) ", text)
+    return " ".join(s[0].upper() + s[1:] for s in sentences)
+
+
+# ----------------------------------------------------------------------------- episodes
+
+#: Sentences that multi-turn episodes add around a turn's instruction, per family split.
+EPISODE_PHRASES = {
+    "train": {
+        "undo": "undo the last change .", "original": "go back to the original . instead ,",
+        "follow": "now", "constraint": "from now on make every shape you add {color} .",
+    },
+    "heldout": {
+        "undo": "revert the last edit .", "original": "start over from the original picture . instead ,",
+        "follow": "next ,", "constraint": "every new shape should be {color} from now on .",
+    },
+}
 
 
 # ----------------------------------------------------------------------------- vocabulary
@@ -380,6 +409,10 @@ def _literal_words(template: str) -> list[str]:
 def vocabulary() -> tuple[str, ...]:
     """Every token any toyworld instruction can contain (sorted), for a word-level tokenizer."""
     words: set[str] = {".", "?", "a", "an"}
+    for phrases in EPISODE_PHRASES.values():
+        for phrase in phrases.values():
+            words.update(_literal_words(phrase))
+    words.update(tokenize(" ".join(CONTEXT_WORDS.values()).replace("{shape}", " ")) + ["it"])
     for fam in FAMILIES.values():
         words.update(_literal_words(fam.joiner))
         for frame in fam.frames:

@@ -46,9 +46,14 @@ class Ref:
     extreme: str | None = None
     relation: str | None = None
     anchor: Ref | None = None
+    #: Dialogue references in episodes: "it" (the object of the previous turn) or "added" (the
+    #: object added earlier in the episode, `shape` set). They need the episode to resolve.
+    context: str | None = None
 
     @property
     def kind(self) -> str:
+        if self.context:
+            return "context"
         if self.relation:
             return "relation"
         if self.extreme in SIZE_EXTREMES:
@@ -116,7 +121,12 @@ def relation_state(scene: Scene, obj: SceneObject, anchor: SceneObject, relation
 
 
 def resolve(ref: Ref, scene: Scene) -> list[SceneObject]:
-    """Every object `ref` could mean in `scene` (exactly one for a usable expression)."""
+    """Every object `ref` could mean in `scene` (exactly one for a usable expression).
+
+    Dialogue references ("it") mean nothing in a scene on its own: they resolve to [].
+    """
+    if ref.context:
+        return []
     candidates = [o for o in scene.objects if matches_head(o, ref)]
     if ref.extreme:
         return _extreme(scene, candidates, ref.extreme)
