@@ -78,3 +78,20 @@ def test_multi_turn_episodes_chain_turns_and_backtrack(tmp_path, monkeypatch):
                             out=tmp_path / "run", metrics=["l1"], judges=[], print_table=False, progress=False)
     assert set(results["groups"]) == {"turn1", "turn2", "turn3"}
     assert (tmp_path / "run" / "outputs" / "ep1" / "turn3.png").exists()
+
+
+def test_real_episodes_identity_zero_oracle_one(tmp_path):
+    pytest.importorskip("editlab.toyworld.episodes")
+    bench = get_benchmark("toyworld", options={"mode": "multi", "episodes": 3})
+    samples = bench.samples()
+    backtracking = [s for s in samples if s.context["kind"] == "backtracking"]
+    assert backtracking and all(s.id.startswith(s.example.episode) for s in samples)
+    for sample in samples:
+        parent = sample.example.meta["parent_turn"]
+        assert sample.input_from == (None if parent == 0 else f"{sample.example.episode}/turn{parent}")
+    oracle = run_benchmark("oracle", bench, out=tmp_path / "oracle", metrics=["l1"], print_table=False, progress=False)
+    identity = run_benchmark("identity", bench, out=tmp_path / "identity", metrics=["l1"], print_table=False,
+                             progress=False)
+    assert oracle["episodes"]["n"] == 3 and oracle["episodes"]["success"] == 1.0
+    assert identity["episodes"]["success"] == 0.0 and identity["success"] <= 0.1
+    assert set(oracle["episodes"]["kinds"]) == {"memory", "understanding", "backtracking"}

@@ -70,6 +70,7 @@ class SampleState:
         return {
             "id": example.id, "variant": variant.label, "task": example.task, "group": self.sample.group,
             "turn": example.turn, "episode": example.episode, "instruction": example.instruction,
+            "kind": self.sample.context.get("kind") or example.meta.get("kind"),
             "output_name": self.sample.output_name, "output": self.output_file, "input_from": self.sample.input_from,
             "scored": self.sample.scored, "seed": self.seed, "params": variant.params,
             "input_sha256": self.input_hash, "scores": self.scores, "skipped": self.skipped,
@@ -396,6 +397,7 @@ def run_benchmark(
         "tasks": first["tasks"],
         "groups": first["groups"],
         "overall": first["overall"],
+        "episodes": results_module.episode_summary([r for r in all_records if r["variant"] == variants[0].label]),
         "failures": results_module.failure_summary(all_records),
         "sweep": [{k: v for k, v in entry.items() if k != "groups"} for entry in per_variant] if sweep_image_guidance else None,
         # this invocation only: a resumed run shows how much work the cache saved

@@ -98,6 +98,27 @@ def aggregate(records: list[dict[str, Any]], how: str) -> dict[str, Any]:
     return {"tasks": tasks, "groups": groups, "overall": overall}
 
 
+def episode_summary(records: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Multi-turn runs: an episode succeeds when every scored turn succeeds (toyworld's rule);
+    turns that failed outright count as not successful. Per episode kind and overall."""
+    episodes: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for record in records:
+        if record.get("episode") and record["scored"]:
+            episodes[record["episode"]].append(record)
+    if not episodes or not any("success" in r["scores"] for turns in episodes.values() for r in turns):
+        return None
+    by_kind: dict[str, list[bool]] = defaultdict(list)
+    for turns in episodes.values():
+        success = all(bool(r["scores"].get("success")) and not r["failures"] for r in turns)
+        by_kind[turns[0].get("kind") or "episode"].append(success)
+    every = [ok for oks in by_kind.values() for ok in oks]
+    return {
+        "n": len(every), "success": sum(every) / len(every),
+        "kinds": {kind: {"n": len(oks), "success": sum(oks) / len(oks)} for kind, oks in sorted(by_kind.items())},
+        "rule": "an episode succeeds when every turn succeeds",
+    }
+
+
 def failure_summary(records: list[dict[str, Any]]) -> dict[str, Any]:
     failures = [dict(sample=r["id"], variant=r.get("variant", ""), **f) for r in records for f in r["failures"]]
     by_stage: dict[str, int] = defaultdict(int)
@@ -133,6 +154,10 @@ def markdown_table(results: dict[str, Any]) -> str:
     if failures["count"]:
         stages = ", ".join(f"{stage}: {n}" for stage, n in failures["by_stage"].items())
         lines += ["", f"{failures['count']} failure(s) ({stages}); none was replaced by a score - see samples.jsonl"]
+    episodes = results.get("episodes")
+    if episodes:
+        kinds = ", ".join(f"{kind} {v['success']:.3f} (n={v['n']})" for kind, v in episodes["kinds"].items())
+        lines += ["", f"episodes: success {episodes['success']:.4f} over {episodes['n']} ({kinds})"]
     for entry in results.get("sweep") or []:
         if entry is results.get("sweep", [None])[0]:
             lines += ["", "| sweep | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys)]
