@@ -42,9 +42,10 @@ def test_identity_scores_zero_and_ground_truth_scores_one(tmp_path, capsys):
     assert len(identity["tasks"]) == 15 and all("success" in t["scores"] for t in identity["tasks"].values())
     assert "| task | n | success |" in capsys.readouterr().out
 
-    oracle = run_benchmark(GroundTruthEditor(), "toyworld", out=tmp_path / "oracle", limit=15, print_table=False,
-                           progress=False)
-    assert oracle["success"] >= 0.9
+    assert main(["bench", "--editor", "oracle", "--benchmark", "toyworld", "--limit", "15",
+                 "--out", str(tmp_path / "oracle")]) == 0
+    oracle = json.loads((tmp_path / "oracle" / "results.json").read_text())
+    assert oracle["success"] >= 0.9 and oracle["config"]["editor"]["editor"] == "oracle"
     assert oracle["overall"]["scores"]["l1"] == 0.0
     assert oracle["judges"]["oracle"]["judge"] == "oracle"
 
