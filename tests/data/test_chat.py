@@ -142,3 +142,15 @@ def test_parse_json_object():
     assert parse_json_object('[{"instruction": "x"}]') == {"items": [{"instruction": "x"}]}
     with pytest.raises(ValueError, match="no JSON object"):
         parse_json_object("no json here")
+
+
+def test_tiny_tokenizer_is_the_same_in_every_process():
+    import subprocess
+    import sys
+
+    code = ("from editlab.data.backends.tiny import byte_tokenizer; "
+            "print(byte_tokenizer()('a cat \u00e9').input_ids)")
+    outputs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                              env={**__import__("os").environ, "PYTHONHASHSEED": str(seed)}).stdout
+               for seed in (1, 2)}
+    assert len(outputs) == 1
