@@ -43,6 +43,7 @@ from editlab.toyworld.generate import edit_mask
 from editlab.toyworld.perception import Perception, Seen, dilate, perceive
 from editlab.toyworld.render import render
 from editlab.toyworld.scene import Background, Scene, SceneObject, View, region_bounds
+from editlab.toyworld.styles import apply_orientation, apply_style
 
 # ----------------------------------------------------------------------------- tolerances
 
@@ -197,11 +198,12 @@ class Oracle:
         expected = expected if expected is not None else apply_edit(source, edit)
         if source_image is None or source_image.size != size:
             source_image = render(source, *size)
-        if target_image is None or target_image.size != size:
-            target_image = render(expected, *size)
+        if target_image is not None and target_image.size != size:
+            target_image = None
         if edit.task in GLOBAL_TASKS:
             result = _score_global(source, edit, expected, source_image.convert("RGB"), target_image, output)
         else:
+            target_image = target_image if target_image is not None else render(expected, *size)
             result = _score_scene(source, edit, expected, source_image.convert("RGB"), target_image, output)
         if notes:
             result.details["notes"] = notes
@@ -238,27 +240,62 @@ def _global_candidates(source: Scene, edit: Edit) -> dict[str, Scene]:
     return out
 
 
+def _picture_op(image: Image.Image, task: str, params: dict[str, Any]) -> Image.Image:
+    """A whole-picture edit done on pixels: exact for styles and flips/rotations (the renderer
+    applies them after drawing), a bicubic crop-and-enlarge for zooms."""
+    if task == "style":
+        return apply_style(image, params["style"])
+    if task == "view":
+        op = params["op"]
+        flip_h, flip_v = op == "flip_h", op == "flip_v"
+        rotate = int(op.split("_")[1]) if op.startswith("rotate_") else 0
+        return apply_orientation(image, flip_h, flip_v, rotate)
+    w, h = image.size
+    half = 0.5 / params["zoom"]
+    box = ((params["cx"] - half) * w, (params["cy"] - half) * h, (params["cx"] + half) * w, (params["cy"] + half) * h)
+    return image.resize((w, h), Image.Resampling.BICUBIC, box=box)
+
+
+def _global_pictures(
+    source: Scene, edit: Edit, source_image: Image.Image, target_image: Image.Image | None
+) -> tuple[Image.Image, dict[str, Image.Image]]:
+    """(expected picture, {name: wrong answer}) for a whole-picture edit.
+
+    With the ground-truth target, wrong answers are rendered from the scene graph; without it
+    (a scene parsed from the source picture) everything is derived from the source's pixels.
+    """
+    variants = _global_candidates(source, edit)
+    if target_image is not None:
+        return target_image, {name: render(scene, *source_image.size) for name, scene in variants.items()}
+    expected = _picture_op(source_image, edit.task, edit.params)
+    wrong = {}
+    for name, scene in variants.items():
+        params = {"style": scene.style, "op": name.split()[-1], "zoom": scene.view.zoom, "cx": scene.view.cx,
+                  "cy": scene.view.cy}
+        wrong[name] = _picture_op(source_image, edit.task, params)
+    return expected, wrong
+
+
 def global_margin(source: Scene, edit: Edit, source_image: Image.Image, target_image: Image.Image) -> float:
     """Distance from the expected picture of a whole-picture edit to the nearest wrong answer
     (the source or another style / view / zoom); generation keeps only clearly visible edits."""
-    target = _blurred(target_image)
-    wrong = [source_image] + [render(scene, *source_image.size) for scene in _global_candidates(source, edit).values()]
-    return min(float(np.abs(target - _blurred(image)).mean()) for image in wrong)
+    expected, wrong = _global_pictures(source, edit, source_image, target_image)
+    target = _blurred(expected)
+    return min(float(np.abs(target - _blurred(image)).mean()) for image in [source_image, *wrong.values()])
 
 
 def _score_global(
-    source: Scene, edit: Edit, expected: Scene, source_image: Image.Image, target_image: Image.Image,
+    source: Scene, edit: Edit, expected: Scene, source_image: Image.Image, target_image: Image.Image | None,
     output: Image.Image,
 ) -> OracleScore:
-    size = output.size
     out_blur = _blurred(output)
 
     def distance(image: Image.Image) -> float:
         return float(np.abs(out_blur - _blurred(image)).mean())
 
+    target_image, wrong = _global_pictures(source, edit, source_image, target_image)
     distances = {"expected": distance(target_image), "unchanged": distance(source_image)}
-    for name, scene in _global_candidates(source, edit).items():
-        distances[name] = distance(render(scene, *size))
+    distances.update({name: distance(image) for name, image in wrong.items()})
     nearest = min(distances, key=distances.get)
     d = distances["expected"]
     if nearest == "expected":
