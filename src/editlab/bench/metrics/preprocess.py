@@ -4,7 +4,9 @@ The scripts of MagicBrush / Emu Edit / IP2P used OpenAI's `clip` package and tor
 transforms are torchvision's: `Resize(n)` (short side to n, long side truncated, PIL bicubic),
 `CenterCrop(n)` (offset `int(round((size - n) / 2))`), `ToTensor`, `Normalize`. We re-implement
 those few lines here (torchvision itself is not a dependency) and test them against transformers'
-PIL image processors.
+PIL image processors. On a machine that has torchvision (0.26) they were also compared with the
+scripts' own `Compose([Resize, CenterCrop, ToTensor, Normalize])` on 60 random image sizes:
+identical (max abs difference 0.0) for both the CLIP and the DINO recipe.
 """
 
 from __future__ import annotations
