@@ -81,7 +81,12 @@ def tradeoff_svg(sweep: list[dict[str, Any]] | None, x_key: str = "clip_dir", y_
             f'<text x="{width / 2}" y="{height - 12}" text-anchor="middle" font-size="12">CLIP directional similarity ({x0:.3f} - {x1:.3f})</text>'
             f'<text x="14" y="{height / 2}" font-size="12" transform="rotate(-90 14 {height / 2})" text-anchor="middle">'
             f'CLIP image similarity ({y0:.3f} - {y1:.3f})</text>')
-    return (f'<h2>Trade-off across image-guidance scales</h2><svg xmlns="http://www.w3.org/2000/svg" width="{width}" '
+    keys = list(sweep[0]["overall"]["scores"])
+    table = "<table><tr><th>scale</th>" + "".join(f"<th>{html.escape(k)}</th>" for k in keys) + "</tr>" + "".join(
+        f"<tr><td>{html.escape(e['label'])}</td>" + "".join(f"<td>{_fmt(e['overall']['scores'].get(k))}</td>" for k in keys)
+        + "</tr>" for e in sweep) + "</table>"
+    return (f'<h2>Trade-off across image-guidance scales</h2><p>The tables above and the grids below show the '
+            f'first scale ({html.escape(sweep[0]["label"])}).</p>{table}<svg xmlns="http://www.w3.org/2000/svg" width="{width}" '
             f'height="{height}" class="tradeoff">{axes}<polyline points="{line}" fill="none" stroke="#1f77b4"/>{marks}</svg>')
 
 
