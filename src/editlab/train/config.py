@@ -84,6 +84,8 @@ class TrainConfig:
     batch_size: int = 4
     gradient_accumulation_steps: int = 1
     max_steps: int = 100
+    #: stop (checkpoint, export) when the whole run has taken this long; None = no limit
+    time_budget_minutes: float | None = None
     learning_rate: float = 1e-4
     text_encoder_learning_rate: float | None = None
     lr_schedule: str = "constant_with_warmup"

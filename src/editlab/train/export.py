@@ -154,7 +154,9 @@ def model_card(config: Any, history: list[dict[str, Any]], final_eval: dict[str,
 
 Trained with `editlab train` ({config.model}) on {', '.join(config.data)} ({extra.get('examples', '?')} examples),
 {steps} steps of batch {config.batch_size} x {config.gradient_accumulation_steps} accumulation x
-{extra.get('num_processes', 1)} processes, {seconds / 60:.1f} minutes, mixed precision {extra.get('mixed_precision')}.
+{extra.get('num_processes', 1)} processes, {seconds / 60:.1f} minutes of diffusion training
+({extra.get('wall_minutes', '?')} minutes wall-clock for the whole run{', stopped by its time budget' if extra.get('stopped_early_by_time_budget') else ''}),
+mixed precision {extra.get('mixed_precision')}.
 Parameters: UNet {params['unet']:,}, VAE {params['vae']:,}, text encoder {params['text_encoder']:,}.
 
 ## Use

@@ -102,9 +102,17 @@ def resolve_mixed_precision(requested: str) -> str:
         return requested
     if torch.cuda.is_available():
         return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    capability = str(torch.backends.cpu.get_cpu_capability()).upper()
-    amx = getattr(torch._C._cpu, "_is_amx_tile_supported", lambda: False)()
-    return "bf16" if amx or "AMX" in capability else "no"
+    return "bf16" if cpu_has_fast_bf16() else "no"
+
+
+def cpu_has_fast_bf16() -> bool:
+    """AMX or AVX512-BF16 (recent Xeon / EPYC): bf16 matmuls and convs run ~2-3x faster than fp32."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            flags = next((line for line in handle if line.startswith("flags")), "").split()
+    except OSError:
+        return False
+    return "amx_bf16" in flags or "avx512_bf16" in flags
 
 
 def step_generator(seed: int, micro_batch: int, process: int, device: Any):
@@ -216,7 +224,7 @@ class Trainer:
 
             def run_stage():
                 return train_vae(self.vae, self.builder, planner, steps=cfg.vae_steps, learning_rate=cfg.vae_learning_rate,
-                                 device=self.device, seed=cfg.seed, log=self.log)
+                                 device=self.device, seed=cfg.seed, bf16=self.mixed_precision == "bf16", log=self.log)
 
             if self.accelerator.is_main_process:
                 self.vae, self.vae_stats = load_or_train_vae(self.vae, self.out / "vae", run_stage)
@@ -429,6 +437,7 @@ class Trainer:
     # ----- the run ------------------------------------------------------------------------------
 
     def run(self) -> TrainResult:
+        self.run_started = time.time()
         self.setup()
         cfg = self.config
         self._maybe_resume()
@@ -445,7 +454,14 @@ class Trainer:
         losses: list[float] = []
         window: dict[str, list[float]] = defaultdict(list)
         started = time.time() - self.state.seconds
+        self.stopped_early = False
         while self.state.step < cfg.max_steps:
+            if cfg.time_budget_minutes and time.time() - self.run_started + self.state.seconds > 60 * cfg.time_budget_minutes \
+                    and self.state.step > 0:
+                self.stopped_early = True
+                self.log(f"time budget of {cfg.time_budget_minutes} min reached at step {self.state.step}; stopping")
+                self.save_checkpoint()
+                break
             result = self.train_step()
             self.state.step += 1
             self.state.samples_seen += self.global_batch * cfg.gradient_accumulation_steps
@@ -533,6 +549,8 @@ class Trainer:
         export_dir = Path(self.config.export_dir) if getattr(self.config, "export_dir", None) else self.out / "model"
         export_model(pipeline, export_dir, config=self.config, history=history,
                      final_eval=evals[-1]["eval"] if evals else None, extra={"vae": self.vae_stats,
+                     "stopped_early_by_time_budget": getattr(self, "stopped_early", False),
+                     "wall_minutes": round((time.time() - self.run_started) / 60, 1),
                      "mixed_precision": self.mixed_precision, "num_processes": self.accelerator.num_processes,
                      "examples": len(self.source), "data_name": self.source.name})
         self.log(f"exported {export_dir}")

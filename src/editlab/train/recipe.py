@@ -84,10 +84,12 @@ def mask_to_latent(mask, latent_size: tuple[int, int]):
 
 
 def diffusion_target(noise_scheduler: Any, latents, noise, timesteps):
-    """What the UNet learns to predict: the noise (epsilon) or the velocity (v-prediction)."""
+    """What the UNet learns to predict: the noise (epsilon), the velocity (v) or the clean latent (sample)."""
     kind = noise_scheduler.config.prediction_type
     if kind == "epsilon":
         return noise
+    if kind == "sample":
+        return latents
     if kind == "v_prediction":
         return noise_scheduler.get_velocity(latents, noise, timesteps)
-    raise EditlabError(f"prediction_type {kind!r} is not supported for training; use epsilon or v_prediction")
+    raise EditlabError(f"prediction_type {kind!r} is not supported for training; use epsilon, v_prediction or sample")

@@ -19,7 +19,7 @@ from editlab.train.data import BatchBuilder
 
 
 def train_vae(vae: Any, builder: BatchBuilder, planner: BatchPlanner, *, steps: int, learning_rate: float,
-              device: Any, seed: int, kl_weight: float = 1e-6, log: Any = print) -> dict[str, float]:
+              device: Any, seed: int, kl_weight: float = 1e-6, bf16: bool = False, log: Any = print) -> dict[str, float]:
     torch = require("torch", "train")
     vae.train().to(device)
     vae.requires_grad_(True)
@@ -31,8 +31,9 @@ def train_vae(vae: Any, builder: BatchBuilder, planner: BatchPlanner, *, steps: 
         batch = builder.collate(planner.batch(step))
         pixels = torch.cat([batch["source_pixels"], batch["edited_pixels"]]).to(device)
         generator = torch.Generator(device=device).manual_seed(seed * 1_000_003 + step)
-        posterior = vae.encode(pixels).latent_dist
-        decoded = vae.decode(posterior.sample(generator)).sample
+        with torch.autocast(str(torch.device(device).type), dtype=torch.bfloat16, enabled=bf16):
+            posterior = vae.encode(pixels).latent_dist
+            decoded = vae.decode(posterior.sample(generator)).sample.float()
         recon = (decoded - pixels).abs().mean() + ((decoded - pixels) ** 2).mean()
         loss = recon + kl_weight * posterior.kl().mean()
         optimizer.zero_grad(set_to_none=True)
