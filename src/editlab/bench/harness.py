@@ -22,7 +22,6 @@ from typing import Any
 
 from PIL import Image
 
-import editlab
 from editlab.bench import results as results_module
 from editlab.bench.benchmarks import Benchmark, BenchSample, get_benchmark
 from editlab.bench.cache import ResultCache, image_hash, stable_hash
@@ -354,7 +353,39 @@ def run_benchmark(
         variants = [Variant(f"igs-{value:g}", {**base_params, "image_guidance_scale": float(value)})
                     for value in sweep_image_guidance]
 
-    all_records: list[dict[str, Any]] = []
+    try:
+        per_variant, all_records, timing = _run_variants(harness, samples, variants)
+    finally:
+        harness.cache.close()
+    config = {
+        "editor": harness.editor_info, "benchmark": bench.describe(),
+        "limit": limit, "tasks": list(tasks) if tasks else None, "seed": seed, "params": base_params,
+        "metrics": [b.name for b in bindings], "judges": [j.name for j in judge_list],
+        "sweep": {"image_guidance_scale": list(sweep_image_guidance)} if sweep_image_guidance else None,
+        "batch_size": batch_size, "notes": notes,
+    }
+    results = results_module.assemble(
+        config=config, seeds={"base": seed, "per_sample": SEED_POLICY}, bindings=bindings, judges=judge_list,
+        samples=samples, per_variant=per_variant, records=all_records, sweep=bool(sweep_image_guidance),
+        run={"editor_calls": harness.calls["editor"], "judge_calls": harness.calls["judge"],
+             **{key: round(value, 3) for key, value in timing.items()}},
+        files={"samples": "samples.jsonl", "report": "report.html" if report else None,
+               "cache": str(cache) if cache else "cache.sqlite", "outputs": "outputs/"},
+    )
+    write_text(out / "samples.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in all_records))
+    write_json(out / "results.json", results)
+    if report:
+        from editlab.bench.report import write_report
+
+        write_report(results, all_records, samples, out)
+    if print_table:
+        print(results_module.markdown_table(results))
+    return results
+
+
+def _run_variants(harness: Harness, samples: list[BenchSample], variants: list[Variant]):
+    """Edit, score and judge every variant: (per-variant aggregates, per-sample records, seconds per stage)."""
+    records: list[dict[str, Any]] = []
     per_variant: list[dict[str, Any]] = []
     timing = {"edit_s": 0.0, "metrics_s": 0.0, "judges_s": 0.0}
     for variant in variants:
@@ -367,58 +398,11 @@ def run_benchmark(
         clock = time.perf_counter()
         harness.run_judges(states)
         timing["judges_s"] += time.perf_counter() - clock
-        records = [states[s.id].record(variant) for s in samples]
-        all_records.extend(records)
+        variant_records = [states[s.id].record(variant) for s in samples]
+        records.extend(variant_records)
         per_variant.append({"label": variant.label, "params": variant.params,
-                            **results_module.aggregate(records, bench.spec.aggregate)})
-
-    first = per_variant[0]
-    results: dict[str, Any] = {
-        "schema": results_module.SCHEMA,
-        "schema_version": results_module.SCHEMA_VERSION,
-        "created": results_module.now_iso(),
-        "editlab_version": editlab.__version__,
-        "git": results_module.git_state(),
-        "libraries": results_module.library_versions(),
-        "config": {
-            "editor": harness.editor_info,
-            "benchmark": bench.describe(),
-            "limit": limit, "tasks": list(tasks) if tasks else None, "seed": seed, "params": base_params,
-            "metrics": [b.name for b in bindings], "judges": [j.name for j in judge_list],
-            "sweep": {"image_guidance_scale": list(sweep_image_guidance)} if sweep_image_guidance else None,
-            "batch_size": batch_size, "notes": notes,
-        },
-        "seeds": {"base": seed, "per_sample": SEED_POLICY},
-        "encoders": {b.name: b.encoder.describe() for b in bindings if b.encoder is not None},
-        "references": {b.name: b.reference_description() for b in bindings},
-        "judges": {j.name: {**j.describe(), "served_by": getattr(j, "served", [])} for j in judge_list},
-        "n_samples": len(samples),
-        "n_scored": sum(1 for s in samples if s.scored),
-        "tasks": first["tasks"],
-        "groups": first["groups"],
-        "overall": first["overall"],
-        "episodes": results_module.episode_summary([r for r in all_records if r["variant"] == variants[0].label]),
-        "failures": results_module.failure_summary(all_records),
-        "sweep": [{k: v for k, v in entry.items() if k != "groups"} for entry in per_variant] if sweep_image_guidance else None,
-        # this invocation only: a resumed run shows how much work the cache saved
-        "run": {"editor_calls": harness.calls["editor"], "judge_calls": harness.calls["judge"],
-                **{key: round(value, 3) for key, value in timing.items()}},
-        "files": {"samples": "samples.jsonl", "report": "report.html" if report else None,
-                  "cache": str(cache) if cache else "cache.sqlite",
-                  "outputs": "outputs/"},
-    }
-    if "success" in results["overall"]["scores"]:
-        results["success"] = results["overall"]["scores"]["success"]
-    write_text(out / "samples.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in all_records))
-    write_json(out / "results.json", results)
-    if report:
-        from editlab.bench.report import write_report
-
-        write_report(results, all_records, samples, out)
-    if print_table:
-        print(results_module.markdown_table(results))
-    harness.cache.close()
-    return results
+                            **results_module.aggregate(variant_records, harness.benchmark.spec.aggregate)})
+    return per_variant, records, timing
 
 
 def judge_outputs(outputs: str | Path, benchmark: str | Benchmark, *, out: str | Path | None = None,

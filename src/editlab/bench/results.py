@@ -128,6 +128,42 @@ def failure_summary(records: list[dict[str, Any]]) -> dict[str, Any]:
             "by_stage": dict(by_stage), "samples": failures}
 
 
+def assemble(*, config: dict[str, Any], seeds: dict[str, Any], bindings: list, judges: list, samples: list,
+             per_variant: list[dict[str, Any]], records: list[dict[str, Any]], sweep: bool,
+             run: dict[str, Any], files: dict[str, Any]) -> dict[str, Any]:
+    """The results.json document (schema v1); the top-level scores are those of the first variant."""
+    import editlab
+
+    first = per_variant[0]
+    results: dict[str, Any] = {
+        "schema": SCHEMA,
+        "schema_version": SCHEMA_VERSION,
+        "created": now_iso(),
+        "editlab_version": editlab.__version__,
+        "git": git_state(),
+        "libraries": library_versions(),
+        "config": config,
+        "seeds": seeds,
+        "encoders": {b.name: b.encoder.describe() for b in bindings if b.encoder is not None},
+        "references": {b.name: b.reference_description() for b in bindings},
+        "judges": {j.name: {**j.describe(), "served_by": getattr(j, "served", [])} for j in judges},
+        "n_samples": len(samples),
+        "n_scored": sum(1 for s in samples if s.scored),
+        "tasks": first["tasks"],
+        "groups": first["groups"],
+        "overall": first["overall"],
+        "episodes": episode_summary([r for r in records if r["variant"] == first["label"]]),
+        "failures": failure_summary(records),
+        "sweep": [{k: v for k, v in entry.items() if k != "groups"} for entry in per_variant] if sweep else None,
+        # this invocation only: a resumed run shows how much work the cache saved
+        "run": run,
+        "files": files,
+    }
+    if "success" in results["overall"]["scores"]:
+        results["success"] = results["overall"]["scores"]["success"]
+    return results
+
+
 def _fmt(value: Any) -> str:
     if value is None:
         return "-"
