@@ -34,7 +34,7 @@ def test_vocabulary_covers_every_instruction_and_instructions_are_short():
     vocab = set(vocabulary())
     assert len(vocab) < 300
     for split in ("train", "heldout"):
-        for ex in generate_examples(450, seed=9, split=split):
+        for ex in generate_examples(240, seed=9, split=split):
             tokens = tokenize(ex.instruction)
             assert set(tokens) <= vocab, (ex.instruction, set(tokens) - vocab)
             assert len(tokens) <= MAX_TOKENS, ex.instruction

@@ -157,11 +157,11 @@ class _Builder:
                 edit = sample_edit(self.rng, scene, task, objects=[target])
                 if edit is not None:
                     break
-            edit = _need(edit)
-            spoken = self.say(self.with_ref(edit, Ref(context="it")), scene).replace("take away it", "take it away")
+            said = self.with_ref(_need(edit), Ref(context="it"))
+            spoken = self.say(said, scene).replace("take away it", "take it away")
             resolved_ref = sample_ref(self.rng, scene, target)
-            resolved = self.say(self.with_ref(edit, resolved_ref), scene) if resolved_ref else None
-            self.add_turn(edit, turn - 1, self.follow(spoken), resolved)
+            resolved = self.say(self.with_ref(said, resolved_ref), scene) if resolved_ref else None
+            self.add_turn(said, turn - 1, self.follow(spoken), resolved)
             previous = edit.task
 
     def memory(self, n: int) -> None:
@@ -192,11 +192,11 @@ class _Builder:
             edit = sample_edit(self.rng, scene, str(task), objects=[target])
             if edit is not None:
                 break
-        edit = _need(edit)
-        spoken = self.say(self.with_ref(edit, Ref(shape=target.shape, context="added")), scene)
+        said = self.with_ref(_need(edit), Ref(shape=target.shape, context="added"))
+        spoken = self.say(said, scene)
         resolved_ref = sample_ref(self.rng, scene, target)
-        resolved = self.say(self.with_ref(edit, resolved_ref), scene) if resolved_ref else None
-        self.add_turn(edit, n - 1, spoken, resolved)
+        resolved = self.say(self.with_ref(said, resolved_ref), scene) if resolved_ref else None
+        self.add_turn(said, n - 1, spoken, resolved)
 
     def backtracking(self, n: int) -> None:
         self.versions = [sample_scene(self.rng, aspect=self.aspect, min_objects=2)]
