@@ -59,12 +59,12 @@ def small_clip(folder: Path) -> str:
     import torch
     from transformers import CLIPConfig, CLIPModel
 
-    from editlab.data.backends.tiny import byte_tokenizer
+    from editlab.data.backends.tiny import EOS, byte_tokenizer
 
     torch.manual_seed(0)
     config = CLIPConfig(
         text_config=dict(vocab_size=260, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                         num_attention_heads=4, max_position_embeddings=77, bos_token_id=1, eos_token_id=2, pad_token_id=0),
+                         num_attention_heads=4, max_position_embeddings=77, bos_token_id=1, eos_token_id=EOS, pad_token_id=0),
         vision_config=dict(image_size=224, patch_size=32, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
                            num_attention_heads=4), projection_dim=64)
     CLIPModel(config).save_pretrained(folder)

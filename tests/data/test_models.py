@@ -205,6 +205,13 @@ def test_clip_filter_scores_thresholds_and_top_k(ctx):
     assert out.status == "filtered" and "image-image similarity" in out.error and "clip_image" in out.scores
 
 
+def test_tiny_clip_pools_at_the_end_of_each_caption():
+    from editlab.data.backends import encoders
+
+    texts = encoders.texts(encoders.clip_encoder("tiny"), ["a cat", "a cat on a mat", "a cat"])
+    assert np.allclose(texts[0], texts[2]) and not np.allclose(texts[0], texts[1], atol=1e-3)
+
+
 def test_clip_filter_batching_does_not_change_scores(ctx):
     one = _setup({"stage": "clip-filter", "model": "tiny", "top_k": None, "batch_size": 1}).process(
         [_pair(i) for i in range(3)], ctx)

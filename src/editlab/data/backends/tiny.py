@@ -20,30 +20,32 @@ def _seeded():
 
 @functools.lru_cache(maxsize=4)
 def byte_tokenizer(model_max_length: int = 77):
-    """A byte-level tokenizer (256 byte tokens + 4 specials) that wraps text in <s> ... </s>."""
+    """A byte-level tokenizer (4 specials + 256 byte tokens) that wraps text in <s> ... </s>."""
     tokenizers = require("tokenizers", "data")
     transformers = require("transformers", "data")
     from tokenizers import decoders, models, pre_tokenizers, processors
 
-    specials = ["<pad>", "<s>", "</s>", "<unk>"]
+    # eos is id 3, not 2: CLIP's text model treats eos_token_id == 2 as "pool at the highest token id"
+    specials = ["<pad>", "<s>", "<unk>", "</s>"]
     vocab = {token: i for i, token in enumerate(specials)}
     for char in sorted(pre_tokenizers.ByteLevel.alphabet()):  # its order varies between processes
         vocab.setdefault(char, len(vocab))
     tok = tokenizers.Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
     tok.decoder = decoders.ByteLevel()
-    tok.post_processor = processors.TemplateProcessing(single="<s> $A </s>", special_tokens=[("<s>", 1), ("</s>", 2)])
+    tok.post_processor = processors.TemplateProcessing(single="<s> $A </s>", special_tokens=[("<s>", 1), ("</s>", EOS)])
     return transformers.PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", bos_token="<s>",
                                                 eos_token="</s>", unk_token="<unk>", model_max_length=model_max_length)
 
 
 VOCAB = 260  # 4 specials + 256 bytes
+EOS = 3
 
 
 def _clip_text_config(transformers, hidden: int = 32, projection: int | None = None):
     return transformers.CLIPTextConfig(vocab_size=VOCAB, hidden_size=hidden, intermediate_size=37,
                                        num_hidden_layers=2, num_attention_heads=4, max_position_embeddings=77,
-                                       bos_token_id=1, eos_token_id=2, pad_token_id=0,
+                                       bos_token_id=1, eos_token_id=EOS, pad_token_id=0,
                                        **({"projection_dim": projection} if projection else {}))
 
 
@@ -108,7 +110,7 @@ def tiny_causal_lm(seed: int = 0):
         torch.manual_seed(seed)
         config = transformers.LlamaConfig(vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                                           num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
-                                          bos_token_id=1, eos_token_id=2, pad_token_id=0)
+                                          bos_token_id=1, eos_token_id=EOS, pad_token_id=0)
         model = transformers.LlamaForCausalLM(config).eval()
     return model, byte_tokenizer(model_max_length=2048)
 
@@ -128,7 +130,7 @@ def tiny_owlvit(seed: int = 0):
                                                  num_hidden_layers=2, num_attention_heads=4)
         text = transformers.OwlViTTextConfig(vocab_size=VOCAB, hidden_size=32, intermediate_size=37, num_hidden_layers=2,
                                              num_attention_heads=4, max_position_embeddings=16, bos_token_id=1,
-                                             eos_token_id=2, pad_token_id=0)
+                                             eos_token_id=EOS, pad_token_id=0)
         config = transformers.OwlViTConfig(text_config=text.to_dict(), vision_config=vision.to_dict(), projection_dim=32)
         model = transformers.OwlViTForObjectDetection(config).eval()
     image_processor = _pil_processor(transformers, "OwlViTImageProcessor")(
