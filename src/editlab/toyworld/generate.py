@@ -74,29 +74,35 @@ def scene_requirements(task: str) -> dict[str, Any]:
     return {}
 
 
-def sample_scene_and_edit(rng: np.random.Generator, task: str, aspect: float) -> tuple[Scene, Edit]:
-    for _ in range(_MAX_TRIES):
-        scene = sample_scene(rng, aspect=aspect, **scene_requirements(task))
-        edit = sample_edit(rng, scene, task)
-        if edit is not None:
-            return scene, edit
-    raise RuntimeError(f"could not sample a {task!r} edit in {_MAX_TRIES} scenes")  # a bug, not bad input
-
-
 #: A whole-picture edit must move the picture at least this far from every wrong answer
-#: (mean blurred difference, 0-255), e.g. no "make it grayscale" of an all-gray scene.
+#: (mean blurred difference, 0-255, at 64 px), e.g. no "make it grayscale" of an all-gray scene.
 MIN_GLOBAL_MARGIN = 15.0
 
 
-def visible(example: EditExample) -> bool:
-    """Whether the example's edit is clearly visible, so the oracle can tell doing it from not."""
-    if example.task not in GLOBAL_TASKS:
+def visible(scene: Scene, edit: Edit) -> bool:
+    """Whether an edit is clearly visible, so the oracle can tell doing it from not doing it.
+
+    Object edits always are; whole-picture edits are rendered (short side 64) and compared with
+    every wrong answer.
+    """
+    if edit.task not in GLOBAL_TASKS:
         return True
     from editlab.toyworld.oracle import global_margin  # the oracle imports this module
 
-    meta = example.meta
-    source, edit = Scene.from_dict(meta["source_scene"]), Edit.from_dict(meta["edit"])
-    return global_margin(source, edit, example.source, example.target) >= MIN_GLOBAL_MARGIN
+    aspect = scene.aspect
+    size = (round(64 * aspect), 64) if aspect >= 1 else (64, round(64 / aspect))
+    source, target = render(scene, *size), render(apply_edit(scene, edit), *size)
+    return global_margin(scene, edit, source, target) >= MIN_GLOBAL_MARGIN
+
+
+def sample_scene_and_edit(rng: np.random.Generator, task: str, aspect: float) -> tuple[Scene, Edit]:
+    """A scene and a visible edit of `task` in it: the draws `generate_example` makes first."""
+    for _ in range(_MAX_TRIES):
+        scene = sample_scene(rng, aspect=aspect, **scene_requirements(task))
+        edit = sample_edit(rng, scene, task)
+        if edit is not None and visible(scene, edit):
+            return scene, edit
+    raise RuntimeError(f"could not sample a {task!r} edit in {_MAX_TRIES} scenes")  # a bug, not bad input
 
 
 def make_example(
@@ -156,19 +162,15 @@ def generate_example(
     check_size(width, height)
     task = check_task(task) if task is not None else TOYWORLD_TASKS[index % len(TOYWORLD_TASKS)]
     rng = example_rng(seed, split, index)
+    scene, edit = sample_scene_and_edit(rng, task, width / height)
     families = family_names(split)
-    for _ in range(_MAX_TRIES):
-        scene, edit = sample_scene_and_edit(rng, task, width / height)
-        family = families[int(rng.integers(len(families)))]
-        instruction = realise(edit, scene, family, rng)
-        example = make_example(
-            scene, edit, instruction, width=width, height=height,
-            example_id=f"toyworld-{split}-{seed}-{index:06d}",
-            meta={"split": split, "seed": seed, "index": index, "family": family},
-        )
-        if visible(example):
-            return example
-    raise RuntimeError(f"no visible {task!r} edit in {_MAX_TRIES} tries")  # a bug, not bad input
+    family = families[int(rng.integers(len(families)))]
+    instruction = realise(edit, scene, family, rng)
+    return make_example(
+        scene, edit, instruction, width=width, height=height,
+        example_id=f"toyworld-{split}-{seed}-{index:06d}",
+        meta={"split": split, "seed": seed, "index": index, "family": family},
+    )
 
 
 def generate_examples(
