@@ -43,7 +43,7 @@ def train_vae(vae: Any, builder: BatchBuilder, planner: BatchPlanner, *, steps: 
         schedule.step()
         history.append(float(recon.detach()))
         if step % 100 == 0 or step == steps - 1:
-            log(f"vae step {step + 1}/{steps} recon {float(recon):.4f} ({time.time() - start:.0f}s)")
+            log(f"vae step {step + 1}/{steps} recon {history[-1]:.4f} ({time.time() - start:.0f}s)")
     vae.eval().requires_grad_(False)
     scale = latent_scaling_factor(vae, builder, planner, device=device, batches=8)
     vae.register_to_config(scaling_factor=scale)
