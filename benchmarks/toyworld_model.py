@@ -69,7 +69,7 @@ class DiffusersEditor(Editor):
                     generator=generators,
                 ).images
             outputs.extend(image.resize(r.image.size) if image.size != r.image.size else image
-                           for image, r in zip(images, chunk))
+                           for image, r in zip(images, chunk, strict=True))
         return outputs
 
     def describe(self):
@@ -80,7 +80,7 @@ class DiffusersEditor(Editor):
 def score_cases(oracle, examples, outputs) -> dict:
     per_task, totals = defaultdict(list), defaultdict(float)
     failures = defaultdict(int)
-    for example, output in zip(examples, outputs):
+    for example, output in zip(examples, outputs, strict=True):
         result = oracle.score(example, output)
         per_task[example.task].append(bool(result.success))
         for name in ("adherence", "quality", "preservation"):

@@ -40,7 +40,7 @@ def test_presets_build_ip2p_components(preset):
 def test_same_seed_same_weights_and_unknown_preset():
     a = build_components("tiny", vocabulary=["x"], seed=1)
     b = build_components("tiny", vocabulary=["x"], seed=1)
-    assert all(torch.equal(p, q) for p, q in zip(a.unet.parameters(), b.unet.parameters()))
+    assert all(torch.equal(p, q) for p, q in zip(a.unet.parameters(), b.unet.parameters(), strict=True))
     with pytest.raises(EditlabError, match="did you mean 'tiny'"):
         build_components("tiney", vocabulary=["x"])
     with pytest.raises(EditlabError, match="vocabulary"):

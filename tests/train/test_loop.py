@@ -30,7 +30,7 @@ def losses_of(run_dir: Path) -> dict[int, float]:
 def test_train_and_export_loads_in_plain_diffusers(tmp_path, shard_dir, vocab_file):
     config = load_config(None, tiny_overrides(tmp_path, shard_dir, vocab_file, max_steps=3, export=True))
     result = train(config, log=lambda _: None)
-    assert result.steps == 3 and len(result.losses) == 3 and all(l == l for l in result.losses)
+    assert result.steps == 3 and len(result.losses) == 3 and all(loss == loss for loss in result.losses)
     assert (tmp_path / "run" / "config.yaml").is_file()
     assert load_config(tmp_path / "run" / "config.yaml") == config  # the resolved config is written
     card = (result.export_dir / "README.md").read_text()

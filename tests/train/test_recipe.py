@@ -3,8 +3,13 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from editlab.models import build_components  # noqa: E402
-from editlab.train.recipe import (apply_conditioning_dropout, conditioning_dropout, mask_to_latent,  # noqa: E402
-                                  source_latents, widen_conv_in)
+from editlab.train.recipe import (  # noqa: E402
+    apply_conditioning_dropout,
+    conditioning_dropout,
+    mask_to_latent,
+    source_latents,
+    widen_conv_in,
+)
 
 
 @pytest.fixture(scope="module")

@@ -77,7 +77,7 @@ class BatchBuilder:
             "input_ids": self.tokenize([t[1] for t in texts]),
         }
         if with_images:
-            parts = [self.prepare_images(e, self.target_size(i)) for e, i in zip(examples, indices)]
+            parts = [self.prepare_images(e, self.target_size(i)) for e, i in zip(examples, indices, strict=True)]
             batch["source_pixels"] = torch.stack([p[0] for p in parts])
             batch["edited_pixels"] = torch.stack([p[1] for p in parts])
             batch["mask"] = torch.stack([p[2] for p in parts])

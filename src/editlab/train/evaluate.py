@@ -45,8 +45,8 @@ class ToyworldEvaluator:
     def reconstruct(self, vae: Any) -> list[Any]:
         """The targets through the VAE (encode -> mode -> decode): the ceiling any model on it can reach."""
         torch = require("torch", "train")
-        from PIL import Image
         import numpy as np
+        from PIL import Image
 
         outputs = []
         device = next(vae.parameters()).device
@@ -75,7 +75,7 @@ def pixel_error(example: Any, output: Any) -> float:
 
 def score(oracle: Any, examples: list[Any], outputs: list[Any]) -> dict[str, Any]:
     l1: dict[str, list[float]] = defaultdict(list)
-    for example, output in zip(examples, outputs):
+    for example, output in zip(examples, outputs, strict=True):
         l1[example.task].append(pixel_error(example, output))
     l1_report = {"l1": sum(sum(v) for v in l1.values()) / max(1, len(examples)),
                  "per_task_l1": {t: sum(v) / len(v) for t, v in sorted(l1.items())}}
@@ -83,7 +83,7 @@ def score(oracle: Any, examples: list[Any], outputs: list[Any]) -> dict[str, Any
         return {"success": float("nan"), "per_task": {}, **l1_report, "n": len(examples)}
     per_task: dict[str, list[bool]] = defaultdict(list)
     totals = defaultdict(float)
-    for example, output in zip(examples, outputs):
+    for example, output in zip(examples, outputs, strict=True):
         result = oracle.score(example, output)
         per_task[example.task].append(bool(result.success))
         for name in ("adherence", "quality", "preservation"):

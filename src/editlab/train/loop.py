@@ -33,8 +33,12 @@ from editlab.train.config import TrainConfig, save_config
 from editlab.train.data import BatchBuilder
 from editlab.train.multitask import DMTLSchedule, TaskGroups, gradnorm_weights, inverse_frequency_weights
 from editlab.train.readers import open_sources
-from editlab.train.recipe import (apply_conditioning_dropout, conditioning_dropout, diffusion_target,
-                                  mask_to_latent)
+from editlab.train.recipe import (
+    apply_conditioning_dropout,
+    conditioning_dropout,
+    diffusion_target,
+    mask_to_latent,
+)
 
 
 @dataclass
@@ -390,7 +394,7 @@ class Trainer:
                 loss, per_sample, tasks = self.compute_loss(micro)
                 self.accelerator.backward(loss / accum)
             total += float(loss.detach()) / accum
-            for task, value in zip(tasks, per_sample.tolist()):
+            for task, value in zip(tasks, per_sample.tolist(), strict=True):
                 task_losses[task].append(value)
         params = [p for m in models for p in m.parameters() if p.requires_grad]
         grad_norm = self.accelerator.clip_grad_norm_(params, cfg.max_grad_norm) if cfg.max_grad_norm > 0 else None

@@ -357,7 +357,7 @@ class ToyworldSource:
                 examples = pool.map(_toyworld_example, args, chunksize=64)
         else:
             examples = [_toyworld_example(a) for a in args]
-        for i, example in zip(todo, examples):
+        for i, example in zip(todo, examples, strict=True):
             self._examples[i] = example
             self._texts[i] = (example.id, example.instruction, example.task)
 
