@@ -80,9 +80,9 @@ def clip_filter_throughput(n: int, folder: Path) -> dict:
     from editlab.data.stage import ShardContext, build_stage
 
     model = small_clip(folder / "clip")
-    rng = np.random.default_rng(0)
 
     def pairs() -> list[Sample]:
+        rng = np.random.default_rng(0)  # the same pairs for both runs
         out = []
         for i in range(n):
             base = Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).resize((512, 512), Image.BICUBIC)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -39,12 +38,13 @@ def test_toyworld_job_builds_a_dataset_equal_to_the_library_examples(tmp_path):
 
     from editlab.toyworld import generate_example
 
-    result = build_dataset("toyworld", n=12, shard_size=5, out=str(tmp_path), seed=3, progress=False)
+    result = build_dataset("toyworld", n=30, shard_size=10, out=str(tmp_path), seed=3, progress=False)
     assert [Path(p).name for p in result.data_files] == ["train-00000.parquet", "train-00001.parquet",
                                                          "train-00002.parquet"]
     ds = datasets.load_dataset("parquet", data_files=result.data_files, split="train")
     assert len(ds) == result.rows > 0
-    for row in ds.select(range(4)):
+    single = ds.filter(lambda row: row["episode_id"] is None)
+    for row in single.select(range(4)):
         index = json.loads(row["meta"])["index"]
         example = generate_example(3, split="train", index=index)
         assert row["instruction"] == example.instruction and row["task"] == example.task
@@ -52,6 +52,17 @@ def test_toyworld_job_builds_a_dataset_equal_to_the_library_examples(tmp_path):
         assert row["edited_image"].tobytes() == example.target.tobytes()
         assert row["mask"].tobytes() == example.mask.tobytes()
         assert json.loads(row["meta"])["edit"] == example.meta["edit"]
+    # multi-turn episodes: every turn is the library's exact pair
+    from editlab.toyworld import generate_episode
+
+    turns = ds.filter(lambda row: row["episode_id"] is not None)
+    assert len(turns) > 0
+    first = json.loads(turns[0]["meta"])
+    episode = generate_episode(3, index=first["index"])
+    expected = next(t for t in episode.turns if t.turn == turns[0]["turn"])
+    assert turns[0]["instruction"] == expected.instruction
+    assert turns[0]["edited_image"].tobytes() == expected.target.tobytes()
+    assert first["multi_turn_kind"] == episode.kind and first["parent_turn"] == expected.meta["parent_turn"]
     # per-sample status lives in the stage shards; stats, card and preview are written
     shard = parquet_to_samples((tmp_path / "stages/01-toyworld-render/00000.parquet").read_bytes())
     assert {s.status for s in shard} == {"ok"}
@@ -82,9 +93,9 @@ def test_changed_settings_need_overwrite_and_rebuild_only_what_changed(tmp_path)
     build_dataset("toyworld", n=10, shard_size=5, out=str(tmp_path), progress=False)
     times = _mtimes(tmp_path)
     with pytest.raises(EditlabError, match="--overwrite"):
-        build_dataset("toyworld", n=10, shard_size=5, out=str(tmp_path), progress=False, balance={"max_per_task": 0})
+        build_dataset("toyworld", n=10, shard_size=5, out=str(tmp_path), progress=False, balance={"max_per_task": 0, "episodes": "balance"})
     result = build_dataset("toyworld", n=10, shard_size=5, out=str(tmp_path), progress=False, overwrite=True,
-                           balance={"max_per_task": 0})
+                           balance={"max_per_task": 0, "episodes": "balance"})
     assert result.rows == 0 and result.data_files == []
     assert not list((tmp_path / "data").glob("*.parquet"))  # stale files of the earlier run are gone
     after = _mtimes(tmp_path)

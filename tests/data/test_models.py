@@ -217,7 +217,7 @@ def test_clip_filter_batching_does_not_change_scores(ctx):
         [_pair(i) for i in range(3)], ctx)
     many = _setup({"stage": "clip-filter", "model": "tiny", "top_k": None, "batch_size": 8}).process(
         [_pair(i) for i in range(3)], ctx)
-    for a, b in zip(one, many):
+    for a, b in zip(one, many, strict=True):
         assert a.scores == pytest.approx(b.scores, abs=1e-5)
 
 

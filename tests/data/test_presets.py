@@ -66,10 +66,15 @@ def test_toyworld_preset_is_what_the_trainer_reads(tmp_path):
     from editlab.train.readers import open_sources
 
     result = build_dataset("toyworld", n=30, shard_size=15, out=str(tmp_path), progress=False)
+    import datasets
+
     source = open_sources([str(tmp_path / "data")])
     assert len(source) == result.rows
     example = source.example(0)
     assert example.source.size == (64, 64) and example.target.size == (64, 64) and example.mask is not None
     assert example.instruction and example.task in result.stats["tasks"]
-    counts = result.stats["tasks"]
+    ds = datasets.load_dataset("parquet", data_files=result.data_files, split="train")
+    single = [row["task"] for row in ds.select_columns(["task", "episode_id"]) if row["episode_id"] is None]
+    counts = {task: single.count(task) for task in set(single)}
     assert len(counts) == 15 and max(counts.values()) - min(counts.values()) <= 1  # balanced
+    assert result.stats["episodes"] > 0 and set(result.stats["turns"]) >= {"1", "2"}

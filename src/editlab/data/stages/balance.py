@@ -4,7 +4,7 @@
 can meet (equal weights: every task cut to the rarest task's count); `mode: cap` only applies
 `max_per_task`. Which units survive is a seeded random choice (not "the first N"), stored as one
 cut-off per task, so the plan stays small and reruns keep the same rows. Episodes count as one unit,
-under their first turn's task.
+under their first turn's task (or, with `episodes: keep`, are left out of the quotas).
 """
 
 from __future__ import annotations
@@ -30,10 +30,13 @@ class Balance(GlobalStage):
     default_weight: float = 1.0
     max_per_task: int | None = None
     min_per_task: int = 0  # tasks with fewer units are dropped entirely (0: keep every task)
+    episodes: str = "balance"  # "balance": an episode is a unit of its first turn's task; "keep": never dropped
 
     def __post_init__(self) -> None:
         if self.mode not in ("proportional", "cap"):
             raise EditlabError(f"balance: mode={self.mode!r}; use proportional or cap")
+        if self.episodes not in ("balance", "keep"):
+            raise EditlabError("balance: episodes must be 'balance' or 'keep'")
         if any(w < 0 for w in (self.weights or {}).values()) or self.default_weight < 0:
             raise EditlabError("balance: weights must be >= 0")
 
@@ -42,7 +45,8 @@ class Balance(GlobalStage):
                 "min per task": self.min_per_task}
 
     def summarize(self, sample: Sample) -> dict[str, Any]:
-        return {"unit": sample.episode_id or sample.id, "task": sample.task, "turn": sample.turn}
+        return {"unit": sample.episode_id or sample.id, "task": sample.task, "turn": sample.turn,
+                "episode": sample.episode_id is not None}
 
     def _key(self, ctx: ShardContext, unit: str) -> float:
         return uniform(ctx.job_seed, self.name, unit)
@@ -50,6 +54,8 @@ class Balance(GlobalStage):
     def plan(self, summaries: list[dict[str, Any]], ctx: ShardContext) -> dict[str, Any]:
         first: dict[str, dict[str, Any]] = {}
         for row in summaries:
+            if row.get("episode") and self.episodes == "keep":
+                continue
             if row["unit"] not in first or row["turn"] < first[row["unit"]]["turn"]:
                 first[row["unit"]] = row
         keys: dict[str, list[float]] = defaultdict(list)
@@ -77,6 +83,8 @@ class Balance(GlobalStage):
             if unit not in unit_task or sample.turn < unit_task[unit][0]:
                 unit_task[unit] = (sample.turn, sample.task)
         for sample in samples:
+            if sample.episode_id and self.episodes == "keep":
+                continue
             unit = sample.episode_id or sample.id
             task = unit_task[unit][1]
             if self._key(ctx, unit) > plan["cutoffs"].get(task, -1.0):

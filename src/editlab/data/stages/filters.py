@@ -159,7 +159,7 @@ class DinoFilter(Stage):
             embedded = self._encoders.images(self._encoder, [s.image("source") for s in batch] +
                                              [s.image("edited") for s in batch])
             sources, edits = embedded[:len(batch)], embedded[len(batch):]
-            for sample, value in zip(batch, (sources * edits).sum(1)):
+            for sample, value in zip(batch, (sources * edits).sum(1), strict=True):
                 sample.scores["dino_image"] = _round(value)
 
         run_batched(samples, self.batch_size, self.name, score)

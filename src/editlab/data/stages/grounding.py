@@ -72,7 +72,7 @@ class Detector:
                     self.model(**inputs), threshold=self.box_threshold, target_sizes=size, text_labels=[queries])[0]
                 labels = result.get("text_labels") or [queries[int(i)] for i in result["labels"]]
         detections = []
-        for box, score, label in zip(result["boxes"].tolist(), result["scores"].tolist(), labels):
+        for box, score, label in zip(result["boxes"].tolist(), result["scores"].tolist(), labels, strict=True):
             x0, y0 = max(0.0, box[0]), max(0.0, box[1])
             x1, y1 = min(float(image.width), box[2]), min(float(image.height), box[3])
             if x1 - x0 >= 1 and y1 - y0 >= 1:

@@ -89,7 +89,7 @@ class JudgeFilter(Stage):
                 for sample in batch:
                     sample.fail(self.name, exc)
                 continue
-            for sample, verdict in zip(batch, verdicts):
+            for sample, verdict in zip(batch, verdicts, strict=True):
                 self._decide(sample, verdict, ctx)
         return samples
 

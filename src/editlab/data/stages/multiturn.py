@@ -52,7 +52,7 @@ class MultiTurn(InstructionWriter):
     def _plan_kinds(self, sample: Sample, ctx: ShardContext) -> list[str]:
         rng = ctx.rng(sample.id, "kinds")
         kinds = []
-        for turn in range(2, self.turns + 1):
+        for _ in range(2, self.turns + 1):
             options = [k for k in self.kinds if not (k == "backtracking" and kinds and kinds[-1] == "backtracking")]
             if not sample.meta.get("object"):
                 options = [k for k in options if k != "understanding"]
@@ -73,7 +73,7 @@ class MultiTurn(InstructionWriter):
         sample.episode_id, sample.turn = episode, 1
         sample.meta["multi_turn_kinds"] = kinds
         rows, previous = [sample], sample
-        for turn, (kind, answer) in enumerate(zip(kinds, followups), start=2):
+        for turn, (kind, answer) in enumerate(zip(kinds, followups, strict=True), start=2):
             row = sample.derive(f"{episode}-t{turn}", turn=turn, episode_id=episode, instruction=answer["instruction"],
                                 task=answer["task"] if kind != "backtracking" else previous.task, edited=None)
             row.meta.update(multi_turn_kind=kind, source_from=previous.id,
@@ -138,7 +138,7 @@ class MultiTurn(InstructionWriter):
         if not isinstance(turns, list) or len(turns) != len(kinds):
             raise ValueError(f"expected {len(kinds)} turns, got {turns!r:.120}")
         out = []
-        for kind, turn in zip(kinds, turns):
+        for kind, turn in zip(kinds, turns, strict=True):
             if not isinstance(turn, dict) or not str(turn.get("instruction", "")).strip():
                 raise ValueError(f"turn without an instruction: {turn!r:.120}")
             task = canonical_task(turn.get("task")) or (sample.task if kind == "backtracking" else None)

@@ -147,7 +147,7 @@ class PromptToPromptStage(DiffusionStage):
 
     def _candidates(self, sample: Sample, pairs, seeds, shares, **extra: Any) -> list[Sample]:
         out = []
-        for k, ((source, edited), seed, p) in enumerate(zip(pairs, seeds, shares)):
+        for k, ((source, edited), seed, p) in enumerate(zip(pairs, seeds, shares, strict=True)):
             child = sample if self.candidates == 1 else sample.derive(f"{sample.id}-c{k:02d}")
             child.group = sample.group or sample.id
             child.source, child.edited = source, edited

@@ -2,7 +2,8 @@
 
 * `toyworld` (source): item i is a scene and a structured edit drawn exactly as
   `editlab.toyworld.generate_example(seed, split=, task=, index=i)` draws them (so the rows equal
-  the library's examples), tasks round-robin over `tasks` so they come balanced;
+  the library's examples), tasks round-robin over `tasks` so they come balanced; a fraction
+  `episodes` of the items are multi-turn episodes instead (`generate_episode`), one row per turn;
 * `toyworld-render`: renders source and target from the scene graphs and the edit mask;
 * `toyworld-grammar`: re-phrases instructions with other paraphrase families of the grammar
   (`paraphrases` extra rows per pair, same images), the toyworld backend of instruction writing.
@@ -11,7 +12,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 from editlab.data.sample import Sample
+from editlab.data.seeds import uniform
 from editlab.data.stage import ShardContext, SourceStage, Stage
 from editlab.data.stages.pairs import PairGenerator
 from editlab.errors import EditlabError
@@ -33,8 +36,12 @@ class ToyworldSource(SourceStage):
     width: int = 64
     height: int = 64
     seed: int | None = None  # None: the job's seed
+    episodes: float = 0.0  # fraction of items that become multi-turn episodes (memory/understanding/backtracking)
+    episode_turns: int | None = None  # None: 2-4 turns, drawn per episode
 
     def __post_init__(self) -> None:
+        if not 0 <= self.episodes <= 1:
+            raise EditlabError(f"toyworld: episodes={self.episodes} must be a fraction in [0, 1]")
         from editlab.toyworld.generate import check_split, check_task
         from editlab.toyworld.render import check_size
 
@@ -52,6 +59,9 @@ class ToyworldSource(SourceStage):
         seed = ctx.job_seed if self.seed is None else self.seed
         samples = []
         for index in range(ctx.start, ctx.stop):
+            if self.episodes and uniform(seed, self.split, "episode", index) < self.episodes:
+                samples.extend(self._episode(ctx, seed, index))
+                continue
             task = tasks[index % len(tasks)]
             # the same draws, in the same order, as editlab.toyworld.generate_example
             rng = example_rng(seed, self.split, index)
@@ -65,6 +75,29 @@ class ToyworldSource(SourceStage):
             sample.record(self.name, seed=seed, split=self.split, index=index, family=family)
             samples.append(sample)
         return samples
+
+
+    def _episode(self, ctx: ShardContext, seed: int, index: int) -> list[Sample]:
+        """Every turn is a complete pair: its parent version -> the expected version (exact)."""
+        toyworld = _toyworld()
+        episode = toyworld.generate_episode(seed, split=self.split, index=index, turns=self.episode_turns,
+                                            width=self.width, height=self.height)
+        episode_id = ctx.item_id(index)
+        rows = []
+        for turn in episode.turns:
+            meta = turn.meta
+            sample = Sample(id=f"{episode_id}-t{turn.turn}", instruction=turn.instruction, task=turn.task,
+                            turn=turn.turn, episode_id=episode_id)
+            sample.meta.update(toyworld_scene=meta["source_scene"], toyworld_edit=meta["edit"], family=episode.family,
+                               split=self.split, seed=seed, index=index, width=self.width, height=self.height,
+                               multi_turn_kind=episode.kind, parent_turn=meta["parent_turn"],
+                               operation=meta["operation"], resolved_instruction=meta["resolved_instruction"],
+                               toyworld_episode=episode.id,
+                               **({"editor_instruction": meta["editor_instruction"]}
+                                  if meta.get("editor_instruction") else {}))
+            sample.record(self.name, seed=seed, split=self.split, index=index, episode_kind=episode.kind)
+            rows.append(sample)
+        return rows
 
 
 @dataclass
