@@ -95,7 +95,7 @@ def load_sd_components(model: str, device: str, dtype) -> dict[str, Any]:
         from editlab.data.backends.tiny import tiny_sd_components
 
         return tiny_sd_components()
-    diffusers = require("diffusers", "edit")
+    diffusers = require("diffusers", "data")
     try:
         if model.endswith((".safetensors", ".ckpt")):
             pipe = diffusers.StableDiffusionPipeline.from_single_file(model, torch_dtype=dtype)
@@ -114,7 +114,7 @@ def _place(module, device: str, dtype):
 
 
 def make_scheduler(name: str, config):
-    diffusers = require("diffusers", "edit")
+    diffusers = require("diffusers", "data")
     classes = {"ddim": diffusers.DDIMScheduler, "euler": diffusers.EulerDiscreteScheduler,
                "dpm": diffusers.DPMSolverMultistepScheduler}
     if name not in classes:

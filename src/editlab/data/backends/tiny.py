@@ -52,7 +52,7 @@ def _clip_text_config(transformers, hidden: int = 32, projection: int | None = N
 def tiny_sd_components(seed: int = 0) -> dict[str, Any]:
     """UNet + VAE + CLIP text encoder + tokenizer + DDIM scheduler, Stable-Diffusion-shaped (32x32 images)."""
     torch = require("torch", "data")
-    diffusers = require("diffusers", "edit")
+    diffusers = require("diffusers", "data")
     transformers = require("transformers", "data")
     with _seeded():
         torch.manual_seed(seed)
