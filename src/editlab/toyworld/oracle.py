@@ -154,6 +154,12 @@ def _preservation_grade(violations: int, damage: float, preserved_total: int) ->
 # ----------------------------------------------------------------------------- the oracle
 
 
+#: Bump when a rule or tolerance changes, so cached verdicts are not mixed across versions.
+ORACLE_VERSION = "1"
+#: Short sides below this are outside the calibrated range (blur and JPEG pass from 48 px up).
+CALIBRATED_MIN_SIDE = 48
+
+
 class Oracle:
     """Scores edited pictures of toyworld examples exactly.
 
@@ -163,6 +169,8 @@ class Oracle:
     >>> score.success, score.adherence
     (False, 1)
     """
+
+    version = ORACLE_VERSION
 
     def score(self, example: Any, output: Image.Image) -> OracleScore:
         """Score `output` for a toyworld `EditExample` (its `meta` carries the scene graphs)."""
@@ -195,6 +203,8 @@ class Oracle:
         if output.size != size:
             notes.append(f"output was {output.size[0]}x{output.size[1]}, resized to {size[0]}x{size[1]}")
             output = output.resize(size, Image.Resampling.BICUBIC)
+        if min(size) < CALIBRATED_MIN_SIDE:
+            notes.append(f"{size[0]}x{size[1]} is below the oracle's calibrated range (short side >= {CALIBRATED_MIN_SIDE})")
         expected = expected if expected is not None else apply_edit(source, edit)
         if source_image is None or source_image.size != size:
             source_image = render(source, *size)
@@ -356,9 +366,9 @@ def _where(obj: SceneObject) -> str:
 class _SceneJudge:
     """Matches the parsed output to the expected scene and collects requirements and violations."""
 
-    def __init__(self, source: Scene, edit: Edit, expected: Scene, seen: Perception):
-        self.source, self.edit, self.expected, self.perception = source, edit, expected, seen
-        self.parsed = [s for s in seen.seen if s.kind == "object"]
+    def __init__(self, source: Scene, edit: Edit, expected: Scene, perception: Perception):
+        self.source, self.edit, self.expected, self.perception = source, edit, expected, perception
+        self.parsed = [s for s in perception.seen if s.kind == "object"]
         self.free = set(range(len(self.parsed)))
         self.requirements: list[_Check] = []
         self.violations: list[_Check] = []
