@@ -99,19 +99,23 @@ def export_names(spec: JobSpec, shard: int) -> tuple[str, str]:
 _STAGE_CACHE: dict[str, Stage] = {}
 
 
-def _release_stages() -> None:
-    """Drop the previous stage's models before loading the next (GPU memory is the scarce one)."""
-    _STAGE_CACHE.clear()
+def _release_stages(clear: bool = True) -> None:
+    """Drop the previous stages' models before loading the next (GPU memory is the scarce one)."""
+    if clear:
+        _STAGE_CACHE.clear()
     torch = sys.modules.get("torch")
     if torch is not None and torch.cuda.is_available():  # a full gc costs ~0.4 s with torch loaded: only here
         gc.collect()
         torch.cuda.empty_cache()
 
 
-def _ready_stage(spec: JobSpec, index: int, fingerprint: str) -> Stage:
-    """The stage with its models loaded, kept while this worker runs shards of the same stage."""
+def _ready_stage(spec: JobSpec, index: int, fingerprint: str, keep: set[str]) -> Stage:
+    """The stage with its models loaded, kept while this worker runs the same stages (`keep`)."""
     if fingerprint not in _STAGE_CACHE:
-        _release_stages()
+        if set(_STAGE_CACHE) - keep:
+            for stale in set(_STAGE_CACHE) - keep:
+                del _STAGE_CACHE[stale]
+            _release_stages(clear=False)
         stage = build_stage(spec.stages[index])
         stage.setup()
         _STAGE_CACHE[fingerprint] = stage
@@ -155,41 +159,77 @@ def _keep_episodes_whole(samples: list[Sample]) -> None:
             sample.reject("episode", f"turn {first_bad[sample.episode_id]} of this episode was dropped")
 
 
-def run_task(task: dict[str, Any]) -> dict[str, Any]:
-    """Worker entry point (module level, so spawn and Ray can pickle it)."""
-    began = time.perf_counter()
+def op_inputs(op: dict[str, Any], upstream: str | None, spec: JobSpec, shard: int) -> str:
+    """What a shard's output depends on; its stats file records it, and a rerun compares."""
+    if op["kind"] == "export":
+        return digest(op["fingerprint"], upstream)
+    if op["kind"] == "summarize":
+        return digest(op["fingerprint"], "summary", upstream)
+    if op.get("source"):
+        return digest(op["fingerprint"], *spec.shard_range(shard))
+    inputs = digest(op["fingerprint"], upstream)
+    return digest(inputs, op["plan_digest"]) if op.get("plan_digest") else inputs
+
+
+def op_done_path(spec: JobSpec, op: dict[str, Any], shard: int) -> str:
+    if op["kind"] == "export":
+        return f"stages/export/{shard_name(shard)}.stats.json"
+    folder = stage_dir(op["stage"], spec.stages[op["stage"]]["stage"])
+    suffix = "summary" if op["kind"] == "summarize" else "stats"
+    return f"{folder}/{shard_name(shard)}.{suffix}.json"
+
+
+def run_segment(task: dict[str, Any]) -> dict[str, Any]:
+    """Worker entry point (module level, so spawn and Ray can pickle it): one shard through a run of
+    consecutive operations. Rows stay in memory between them, but every stage still writes its shard
+    and stats file, so a crash resumes at the first unfinished operation."""
     spec = JobSpec(**task["spec"])
     store = Storage(spec.out)
-    op, index, shard = task["op"], task["stage"], task["shard"]
-    name = shard_name(shard)
-    if op == "export":
-        return _export_shard(spec, store, task, began)
-    folder = stage_dir(index, spec.stages[index]["stage"])
-    stage = _ready_stage(spec, index, task["fingerprint"])
-    ctx = _context(spec, index, shard)
-    if isinstance(stage, SourceStage):
-        inputs: list[Sample] = []
-        samples = stage.generate(ctx)
-    else:
-        upstream = stage_dir(index - 1, spec.stages[index - 1]["stage"])
-        inputs = parquet_to_samples(store.read_bytes(f"{upstream}/{name}.parquet"), only_ok=True)
-        if op == "summarize":
-            summaries = [stage.summarize(s) for s in inputs]
-            store.write_json(f"{folder}/{name}.summary.json", {"inputs": task["inputs"], "rows": summaries})
-            return {"shard": shard}
-        if isinstance(stage, GlobalStage):
-            samples = stage.apply(inputs, store.read_json(f"{folder}/_plan.json")["plan"], ctx)
+    shard, upstream = task["shard"], task["upstream"]
+    keep = {op["fingerprint"] for op in task["ops"]}
+    rows: list[Sample] | None = None  # the ok rows of the previous stage's output, if made here
+
+    def inputs_of(op: dict[str, Any]) -> list[Sample]:
+        if rows is not None:
+            return rows
+        index = op["stage"] - 1
+        folder = stage_dir(index, spec.stages[index]["stage"])
+        return parquet_to_samples(store.read_bytes(f"{folder}/{shard_name(shard)}.parquet"), only_ok=True)
+
+    for op in task["ops"]:
+        began = time.perf_counter()
+        inputs_digest = op_inputs(op, upstream, spec, shard)
+        if op["kind"] == "export":
+            _export_shard(spec, store, shard, inputs_of(op), inputs_digest, began)
+            continue
+        index = op["stage"]
+        stage = _ready_stage(spec, index, op["fingerprint"], keep)
+        if op["kind"] == "summarize":
+            summaries = [stage.summarize(s) for s in inputs_of(op)]
+            store.write_json(op_done_path(spec, op, shard), {"inputs": inputs_digest, "rows": summaries})
+            continue
+        ctx = _context(spec, index, shard)
+        if isinstance(stage, SourceStage):
+            inputs: list[Sample] = []
+            samples = stage.generate(ctx)
         else:
-            samples = stage.process(inputs, ctx)
-    _check_unique(samples, f"stage {stage.name!r} shard {shard}")
-    _keep_episodes_whole(samples)
-    data = samples_to_parquet(samples, work=True, keep_rejected_images=spec.keep_rejected_images)
-    store.write_bytes(f"{folder}/{name}.parquet", data)
-    stats = {"shard": shard, "stage": stage.name, "inputs": task["inputs"],
-             "digest": hashlib.sha256(data).hexdigest(), **_shard_stats(samples, len(inputs)),
-             "models": stage.models(), "seconds": round(time.perf_counter() - began, 3)}
-    store.write_json(f"{folder}/{name}.stats.json", stats)  # last: marks the shard complete
-    return stats
+            inputs = inputs_of(op)
+            if isinstance(stage, GlobalStage):
+                folder = stage_dir(index, stage.name)
+                samples = stage.apply(inputs, store.read_json(f"{folder}/_plan.json")["plan"], ctx)
+            else:
+                samples = stage.process(inputs, ctx)
+        _check_unique(samples, f"stage {stage.name!r} shard {shard}")
+        _keep_episodes_whole(samples)
+        data = samples_to_parquet(samples, work=True, keep_rejected_images=spec.keep_rejected_images)
+        store.write_bytes(op_done_path(spec, op, shard).replace(".stats.json", ".parquet"), data)
+        upstream = hashlib.sha256(data).hexdigest()
+        stats = {"shard": shard, "stage": stage.name, "inputs": inputs_digest, "digest": upstream,
+                 **_shard_stats(samples, len(inputs)), "models": stage.models(),
+                 "seconds": round(time.perf_counter() - began, 3)}
+        store.write_json(op_done_path(spec, op, shard), stats)  # last: marks the shard complete
+        rows = parquet_to_samples(data, only_ok=True)  # exactly what the next stage would read from disk
+    return {"shard": shard}
 
 
 def _score_summary(samples: list[Sample]) -> dict[str, dict[str, float]]:
@@ -201,27 +241,24 @@ def _score_summary(samples: list[Sample]) -> dict[str, dict[str, float]]:
     return {key: {"n": len(v), "sum": sum(v), "min": min(v), "max": max(v)} for key, v in sorted(values.items())}
 
 
-def _export_shard(spec: JobSpec, store: Storage, task: dict[str, Any], began: float) -> dict[str, Any]:
+def _export_shard(spec: JobSpec, store: Storage, shard: int, samples: list[Sample], inputs: str,
+                  began: float) -> None:
     from editlab.data.export.writers import parquet_bytes, webdataset_bytes
 
-    shard = task["shard"]
-    last = len(spec.stages) - 1
-    upstream = stage_dir(last, spec.stages[last]["stage"])
-    samples = parquet_to_samples(store.read_bytes(f"{upstream}/{shard_name(shard)}.parquet"), only_ok=True)
     parquet_path, tar_path = export_names(spec, shard)
     data = parquet_bytes(samples)
     if samples:  # no file for an empty shard: readers choke on zero-row parquet files
         store.write_bytes(parquet_path, data)
         if spec.webdataset:
             store.write_bytes(tar_path, webdataset_bytes(samples))
-    stats = {"shard": shard, "inputs": task["inputs"], "digest": hashlib.sha256(data).hexdigest(),
-             "rows": len(samples), "files": [parquet_path, tar_path if spec.webdataset else None] if samples else [], "tasks": dict(sorted(Counter(s.task for s in samples).items())),
+    files = [parquet_path, tar_path if spec.webdataset else None] if samples else []
+    stats = {"shard": shard, "inputs": inputs, "digest": hashlib.sha256(data).hexdigest(), "rows": len(samples),
+             "files": files, "tasks": dict(sorted(Counter(s.task for s in samples).items())),
              "turns": dict(sorted(Counter(str(s.turn) for s in samples).items())),
              "episodes": len({s.episode_id for s in samples if s.episode_id}),
              "with_mask": sum(s.mask is not None for s in samples), "scores": _score_summary(samples),
              "seconds": round(time.perf_counter() - began, 3)}
     store.write_json(f"stages/export/{shard_name(shard)}.stats.json", stats)
-    return stats
 
 
 # ------------------------------------------------------------------------------------------------
@@ -283,11 +320,87 @@ class Job:
         self.store.remove_temp_files("")
         self.store.remove_temp_files("stages/export")
         self.store.write_json("job.json", {"spec": self.spec.to_dict(), "fingerprints": self.fingerprints})
-        stage_stats = []
-        for index, stage in enumerate(self.stages):
-            stage_stats.append(self._run_stage(index, stage))
-        export_stats = self._export()
+        for index, stage in enumerate(self.stages):  # all settings checks before any work
+            self._claim_folder(stage_dir(index, stage.name), {
+                "stage": stage.name, "index": index, "fingerprint": self.fingerprints[index], "kind": stage.kind,
+                "params": stage.params()})
+        for segment in self._segments():
+            self._run_segment(segment)
+        stage_stats = [self._collect(stage_dir(i, stage.name), stage) for i, stage in enumerate(self.stages)]
+        export_stats = [self.store.read_json(f"stages/export/{shard_name(i)}.stats.json")
+                        for i in range(self.spec.num_shards)]
+        self._remove_stale_exports({path for s in export_stats for path in s["files"] if path})
         return self._finish(stage_stats, export_stats, time.perf_counter() - began)
+
+    # -- the plan of work: operations, fused into segments ------------------------------------------
+    def _operations(self) -> list[dict[str, Any]]:
+        ops: list[dict[str, Any]] = []
+        for index, stage in enumerate(self.stages):
+            fingerprint = self.fingerprints[index]
+            if isinstance(stage, GlobalStage):
+                ops.append({"kind": "summarize", "stage": index, "fingerprint": fingerprint})
+            ops.append({"kind": "stage", "stage": index, "fingerprint": fingerprint,
+                        "source": isinstance(stage, SourceStage), "global": isinstance(stage, GlobalStage)})
+        ops.append({"kind": "export", "stage": len(self.stages), "fingerprint": digest(
+            self.fingerprints[-1], "export", EXPORT_VERSION, self.spec.split, self.spec.webdataset, self.spec.num_shards)})
+        return ops
+
+    def _segments(self) -> list[list[dict[str, Any]]]:
+        """Consecutive operations run as one task per shard (rows stay in memory, one barrier less
+        each), split where a global stage needs its plan and where resources change (a CPU stage
+        does not hold a GPU)."""
+        segments: list[list[dict[str, Any]]] = []
+        current: list[dict[str, Any]] = []
+        for op in self._operations():
+            if current and op["kind"] == "stage" and self._resources(op) != self._resources(current[-1]) \
+                    and current[-1]["kind"] == "stage":
+                segments.append(current)
+                current = []
+            current.append(op)
+            if op["kind"] == "summarize":  # the plan needs every shard's summary: a barrier
+                segments.append(current)
+                current = []
+        return segments + ([current] if current else [])
+
+    def _resources(self, op: dict[str, Any]) -> tuple[float, float]:
+        stage = self.stages[min(op["stage"], len(self.stages) - 1)]
+        return stage.num_cpus, stage.num_gpus
+
+    def _resume_point(self, segment: list[dict[str, Any]], shard: int) -> tuple[int, str | None] | None:
+        """(first unfinished operation, digest of its input) for one shard, or None if all are done."""
+        first = segment[0]
+        upstream = None
+        if not first.get("source"):
+            before = first["stage"] - 1
+            upstream = self.store.read_json(f"{stage_dir(before, self.stages[before].name)}/{shard_name(shard)}"
+                                            ".stats.json")["digest"]
+        for position, op in enumerate(segment):
+            path = op_done_path(self.spec, op, shard)
+            if not self._done(path, op_inputs(op, upstream, self.spec, shard)):
+                return position, upstream
+            if op["kind"] == "stage":
+                upstream = self.store.read_json(path)["digest"]
+        return None
+
+    def _run_segment(self, segment: list[dict[str, Any]]) -> None:
+        first = segment[0]
+        if first.get("global"):
+            first["plan_digest"] = self._plan(first["stage"])
+        tasks = []
+        for shard in range(self.spec.num_shards):
+            point = self._resume_point(segment, shard)
+            if point is not None:
+                position, upstream = point
+                tasks.append({"spec": self.spec.to_dict(), "shard": shard, "ops": segment[position:],
+                              "upstream": upstream})
+        names = []
+        for op in segment:
+            name = "export" if op["kind"] == "export" else self.stages[op["stage"]].name
+            names.append(f"{name} (summaries)" if op["kind"] == "summarize" else name)
+        stage_ops = [op for op in segment if op["kind"] == "stage"] or segment
+        resources = [self._resources(op) for op in stage_ops]
+        self._run_tasks(" -> ".join(names), tasks, total=self.spec.num_shards,
+                        num_cpus=max(r[0] for r in resources), num_gpus=max(r[1] for r in resources))
 
     # -- stages -------------------------------------------------------------------------------------
     def _claim_folder(self, folder: str, record: dict[str, Any]) -> None:
@@ -320,38 +433,15 @@ class Job:
         return [self.store.read_json(f"{folder}/{shard_name(i)}.stats.json")["digest"]
                 for i in range(self.spec.num_shards)]
 
-    def _run_stage(self, index: int, stage: Stage) -> dict[str, Any]:
+    def _plan(self, index: int) -> str:
+        """A global stage's plan, made once in the driver from every shard's summary."""
+        stage = self.stages[index]
+        assert isinstance(stage, GlobalStage)
         folder, fingerprint = stage_dir(index, stage.name), self.fingerprints[index]
-        self._claim_folder(folder, {"stage": stage.name, "index": index, "fingerprint": fingerprint,
-                                    "kind": stage.kind, "params": stage.params()})
-        shards = range(self.spec.num_shards)
-        if isinstance(stage, SourceStage):
-            inputs = [digest(fingerprint, *self.spec.shard_range(i)) for i in shards]
-        else:
-            upstream = self._upstream_digests(index - 1)
-            inputs = [digest(fingerprint, d) for d in upstream]
-            if isinstance(stage, GlobalStage):
-                plan_digest = self._plan(index, stage, folder, fingerprint, upstream)
-                inputs = [digest(i, plan_digest) for i in inputs]
-        todo = [i for i in shards if not self._done(f"{folder}/{shard_name(i)}.stats.json", inputs[i])]
-        self._run_tasks(f"[{index + 1}/{len(self.stages)}] {stage.name}", stage, [
-            {"op": "stage", "spec": self.spec.to_dict(), "stage": index, "shard": i, "inputs": inputs[i],
-             "fingerprint": fingerprint} for i in todo], total=len(shards))
-        return self._collect(folder, stage)
-
-    def _plan(self, index: int, stage: GlobalStage, folder: str, fingerprint: str, upstream: list[str]) -> str:
-        """Global stages: summarise every shard (in parallel), then plan once in the driver."""
-        plan_inputs = digest(fingerprint, upstream)
+        plan_inputs = digest(fingerprint, self._upstream_digests(index - 1))
         plan_path = f"{folder}/_plan.json"
         if self._done(plan_path, plan_inputs):
             return self.store.read_json(plan_path)["digest"]
-        summary_inputs = [digest(fingerprint, "summary", d) for d in upstream]
-        todo = [i for i, inputs in enumerate(summary_inputs)
-                if not self._done(f"{folder}/{shard_name(i)}.summary.json", inputs)]
-        self._run_tasks(f"[{index + 1}/{len(self.stages)}] {stage.name} (summaries)", stage, [
-            {"op": "summarize", "spec": self.spec.to_dict(), "stage": index, "shard": i,
-             "inputs": summary_inputs[i], "fingerprint": fingerprint} for i in todo],
-            total=len(summary_inputs))
         summaries = []
         for i in range(self.spec.num_shards):
             summaries.extend(self.store.read_json(f"{folder}/{shard_name(i)}.summary.json")["rows"])
@@ -361,16 +451,17 @@ class Job:
         self.store.write_json(plan_path, {"inputs": plan_inputs, "digest": digest(plan), "plan": plan})
         return digest(plan)
 
-    def _run_tasks(self, label: str, stage: Stage, tasks: list[dict[str, Any]], total: int) -> None:
+    def _run_tasks(self, label: str, tasks: list[dict[str, Any]], *, total: int, num_cpus: float,
+                   num_gpus: float) -> None:
         done = total - len(tasks)
         log.info("%s: %d shards (%d already done)", label, total, done)
         if not tasks:
             return
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=total, initial=done, desc=label, unit="shard", disable=not self.progress, leave=False)
+        bar = tqdm(total=total, initial=done, desc=label[:60], unit="shard", disable=not self.progress, leave=False)
         try:
-            for _ in self.distributor.map(run_task, tasks, num_cpus=stage.num_cpus, num_gpus=stage.num_gpus):
+            for _ in self.distributor.map(run_segment, tasks, num_cpus=num_cpus, num_gpus=num_gpus):
                 bar.update(1)
         except EditlabError:
             raise
@@ -405,21 +496,6 @@ class Job:
                 "worker_seconds": round(seconds, 3)}
 
     # -- export -------------------------------------------------------------------------------------
-    def _export(self) -> list[dict[str, Any]]:
-        last = len(self.stages) - 1
-        fingerprint = digest(self.fingerprints[-1], "export", EXPORT_VERSION, self.spec.split,
-                             self.spec.webdataset, self.spec.num_shards)
-        upstream = self._upstream_digests(last)
-        inputs = [digest(fingerprint, d) for d in upstream]
-        todo = [i for i in range(self.spec.num_shards)
-                if not self._done(f"stages/export/{shard_name(i)}.stats.json", inputs[i])]
-        self._run_tasks("export", self.stages[last], [
-            {"op": "export", "spec": self.spec.to_dict(), "stage": last, "shard": i, "inputs": inputs[i]}
-            for i in todo], total=self.spec.num_shards)
-        stats = [self.store.read_json(f"stages/export/{shard_name(i)}.stats.json") for i in range(self.spec.num_shards)]
-        self._remove_stale_exports({path for s in stats for path in s["files"] if path})
-        return stats
-
     def _remove_stale_exports(self, expected: set[str]) -> None:
         """Files of an earlier run (other n, other filters) would be read by a `data/*.parquet` glob."""
         for folder in ("data", "webdataset"):
