@@ -17,6 +17,10 @@ upstream shard, the stage's parameters, the plan) that the current run would giv
 rerun after `kill -9` redoes exactly the unfinished shards, and the same settings give the same
 bytes. Shard i of every stage comes from shard i of the stage before; shard i of the source
 covers items [i * shard_size, (i + 1) * shard_size), so growing `n` only adds shards.
+
+Consecutive stages with the same resources run as one task per shard (a *segment*): rows stay in
+memory from stage to stage, each stage still writes its shard and stats, and the only barriers
+are the ones global stages need (every shard summarised before the plan).
 """
 
 from __future__ import annotations
@@ -94,7 +98,7 @@ def export_names(spec: JobSpec, shard: int) -> tuple[str, str]:
 
 
 # ------------------------------------------------------------------------------------------------
-# worker side: one task = one shard of one stage (or its summary, or its export)
+# worker side: one task = one shard through a segment of operations
 # ------------------------------------------------------------------------------------------------
 _STAGE_CACHE: dict[str, Stage] = {}
 
