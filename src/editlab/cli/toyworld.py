@@ -77,7 +77,7 @@ def cmd_sample(args) -> int:
     from editlab.io import save_image
     from editlab.toyworld import contact_sheet, generate_examples
     from editlab.toyworld.files import is_complete, load_example, save_example
-    from editlab.toyworld.generate import check_split, check_task
+    from editlab.toyworld.generate import check_split, check_task, example_name
     from editlab.toyworld.render import check_size
 
     _check_count("n", args.n)
@@ -88,11 +88,11 @@ def cmd_sample(args) -> int:
     out = Path(args.out)
     shown, made, kept = [], 0, 0
     for index in range(args.n):
-        example_id = f"toyworld-{args.split}-{args.seed}-{index:06d}"
-        folder = out / example_id
-        if is_complete(folder):
-            example, kept = load_example(folder), kept + 1
-        else:
+        folder = out / example_name(args.seed, args.split, index, args.task)
+        example = load_example(folder) if is_complete(folder) else None
+        if example is not None and example.source.size == (args.width, args.height):
+            kept += 1
+        else:  # new, unfinished, or made at another size: (re)generate
             example = next(generate_examples(1, seed=args.seed, split=args.split, task=args.task,
                                              width=args.width, height=args.height, start=index))
             save_example(example, folder)

@@ -43,6 +43,8 @@ def is_complete(folder: str | os.PathLike) -> bool:
 
 def save_example(example: EditExample, folder: str | os.PathLike) -> Path:
     folder = Path(folder)
+    # Overwriting: mark the folder unfinished first, so a crash mid-way never pairs old and new files.
+    (folder / "example.json").unlink(missing_ok=True)
     for name in IMAGES:
         image = getattr(example, name)
         if image is not None:

@@ -139,6 +139,12 @@ def make_example(
     )
 
 
+def example_name(seed: int, split: str, index: int, task: str | None = None) -> str:
+    """The id of an example: `toyworld-<split>-<seed>-<index>`, with the task when one was forced
+    (a forced task draws a different example for the same index)."""
+    return f"toyworld-{split}-{seed}-{task + '-' if task else ''}{index:06d}"
+
+
 def generate_example(
     seed: int,
     *,
@@ -160,6 +166,7 @@ def generate_example(
     """
     check_split(split)
     check_size(width, height)
+    example_id = example_name(seed, split, index, task)
     task = check_task(task) if task is not None else TOYWORLD_TASKS[index % len(TOYWORLD_TASKS)]
     rng = example_rng(seed, split, index)
     scene, edit = sample_scene_and_edit(rng, task, width / height)
@@ -168,7 +175,7 @@ def generate_example(
     instruction = realise(edit, scene, family, rng)
     return make_example(
         scene, edit, instruction, width=width, height=height,
-        example_id=f"toyworld-{split}-{seed}-{index:06d}",
+        example_id=example_id,
         meta={"split": split, "seed": seed, "index": index, "family": family},
     )
 
