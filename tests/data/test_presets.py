@@ -10,8 +10,6 @@ import pytest
 from editlab.data import build_dataset, list_presets, load_preset
 from editlab.data.stage import build_stage
 
-from .conftest import loose_for
-
 PAPER_PRESETS = ["ip2p", "ultraedit-freeform", "ultraedit-region", "imgedit", "multiedit", "omniedit", "toyworld"]
 
 
@@ -49,8 +47,8 @@ def test_preset_runs_end_to_end_on_tiny_models(tmp_path, preset):
     import datasets
     import webdataset as wds
 
-    result = build_dataset(preset, n=3, shard_size=3, out=str(tmp_path), tiny=True, progress=False, seed=1,
-                           overrides=loose_for(preset))
+    # --tiny: tiny random models, and filters rank without thresholding (random scores mean nothing)
+    result = build_dataset(preset, n=3, shard_size=3, out=str(tmp_path), tiny=True, progress=False, seed=1)
     assert result.rows > 0, json.dumps(result.stats["stages"], indent=1)[:2000]
     ds = datasets.load_dataset("parquet", data_files=result.data_files, split="train")
     assert len(ds) == result.rows and ds[0]["source_image"].size == ds[0]["edited_image"].size

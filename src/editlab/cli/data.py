@@ -10,7 +10,7 @@ def register(subparsers) -> None:
         subparsers, "data",
         "build a paired edit dataset (source, instruction, edited, mask, scores) as resumable sharded stages",
         ["editlab data --preset toyworld --n 64 --out runs/data/toyworld",
-         "editlab data --preset ip2p --tiny --n 4 --set clip-filter.min_direction=-1 --out /tmp/ip2p-plumbing",
+         "editlab data --preset ip2p --tiny --n 4 --out /tmp/ip2p-plumbing --set prompt-to-prompt.candidates=3",
          "editlab data --list-presets"])
     parser.add_argument("--preset", default=None,
                         help="pipeline: ip2p, ultraedit-freeform, ultraedit-region, imgedit, multiedit, omniedit, "
@@ -24,7 +24,8 @@ def register(subparsers) -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="STAGE.PARAM=VALUE",
                         help="override a stage parameter (value parsed as YAML); STAGE is a name or an index")
     parser.add_argument("--tiny", action="store_true",
-                        help="tiny random models everywhere (plumbing check: outputs are meaningless)")
+                        help="tiny random models everywhere, filters ranking but not thresholding (plumbing check: "
+                             "outputs are meaningless)")
     parser.add_argument("--overwrite", action="store_true", help="rebuild stages whose settings changed")
     parser.add_argument("--no-webdataset", dest="webdataset", action="store_false", help="parquet only")
     parser.add_argument("--preview-rows", type=int, default=48)
@@ -81,9 +82,11 @@ def run(args) -> int:
         shard_size=args.shard_size, seed=args.seed, tiny=args.tiny, overwrite=args.overwrite,
         webdataset=args.webdataset, preview_rows=args.preview_rows, keep_rejected_images=args.keep_rejected_images,
         ray_address=args.ray_address, progress=not args.quiet, overrides=overrides)
-    print(f"| stage | rows in | passed | pass rate |\n|---|---|---|---|")
+    from editlab.data.export.card import pass_rate_text
+
+    print("| stage | rows in | passed | pass rate |\n|---|---|---|---|")
     for stage in result.stats["stages"]:
-        rate = "-" if stage["pass_rate"] is None else f"{stage['pass_rate']:.1%}"
+        rate = pass_rate_text(stage["pass_rate"])
         rows_in = "-" if stage["kind"] == "source" else stage["input_rows"]
         print(f"| {stage['stage']} | {rows_in} | {stage['ok']} | {rate} |")
     print(f"\n{result.rows} rows in {len(result.data_files)} parquet files under {result.out}/data "

@@ -24,6 +24,13 @@ def _fmt(value: Any) -> str:
     return json.dumps(value) if isinstance(value, (dict, list)) else str(value)
 
 
+def pass_rate_text(rate: float | None) -> str:
+    """'93.5%' for a filter, 'x3.00 (more rows)' for a stage that makes candidates or turns."""
+    if rate is None:
+        return "-"
+    return f"x{rate:.2f} (more rows)" if rate > 1 else f"{rate:.1%}"
+
+
 def dataset_card(summary: dict[str, Any]) -> str:
     spec = summary["spec"]
     rows = summary["rows"]
@@ -62,7 +69,7 @@ def dataset_card(summary: dict[str, Any]) -> str:
         "",
         _table(["#", "stage", "rows in", "rows passed", "pass rate", "most common reasons"],
                [[i, s["stage"], s["input_rows"] if s["kind"] != "source" else "-", s["ok"],
-                 "-" if s["pass_rate"] is None else f"{s['pass_rate']:.1%}",
+                 pass_rate_text(s["pass_rate"]),
                  "; ".join(f"{reason} ({count})" for reason, count in list(s["reasons"].items())[:3]) or "-"]
                 for i, s in enumerate(summary["stages"])]),
         "",

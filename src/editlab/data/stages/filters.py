@@ -66,7 +66,9 @@ class ClipFilter(Stage):
     batch_size: int = 32
     device: str | None = None
 
-    tiny_overrides: ClassVar[dict[str, Any]] = {"model": "tiny"}
+    # random encoders score randomly: a tiny (plumbing) run keeps the ranking, not the thresholds
+    tiny_overrides: ClassVar[dict[str, Any]] = {"model": "tiny", "min_caption_image": None, "min_direction": None,
+                                                "min_image_image": None}
 
     def setup(self) -> None:
         from editlab.data.backends import encoders
@@ -140,7 +142,7 @@ class DinoFilter(Stage):
     batch_size: int = 32
     device: str | None = None
 
-    tiny_overrides: ClassVar[dict[str, Any]] = {"model": "tiny"}
+    tiny_overrides: ClassVar[dict[str, Any]] = {"model": "tiny", "min_similarity": None}
 
     def setup(self) -> None:
         from editlab.data.backends import encoders

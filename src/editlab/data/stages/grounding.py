@@ -132,7 +132,8 @@ class Grounding(Stage):
     tasks: list[str] | None = None  # only these tasks need a region; others pass through
     device: str | None = None
 
-    tiny_overrides: ClassVar[dict[str, Any]] = {"detector": "tiny", "segmenter": "tiny"}
+    tiny_overrides: ClassVar[dict[str, Any]] = {"detector": "tiny", "segmenter": "tiny", "box_threshold": 0.0,
+                                                "min_area": 0.0, "max_area": 1.0}
 
     def __post_init__(self) -> None:
         if self.queries not in QUERY_SOURCES:

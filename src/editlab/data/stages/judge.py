@@ -44,7 +44,7 @@ class JudgeFilter(Stage):
     max_attempts: int = 3
     batch_size: int = 8
 
-    tiny_overrides: ClassVar[dict[str, Any]] = {"backend": "dummy"}
+    tiny_overrides: ClassVar[dict[str, Any]] = {"backend": "dummy", "min_score": None}
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
