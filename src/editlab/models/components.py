@@ -28,6 +28,8 @@ class ComponentSpec:
     unet_attention_head_dim: int = 8
     unet_norm_groups: int = 8
     vae_channels: tuple[int, ...] = (16, 32)
+    #: "learned" (trained by the VAE stage) or "identity" (an exact pixel-space AutoencoderKL, no training)
+    vae_kind: str = "learned"
     vae_layers_per_block: int = 1
     vae_norm_groups: int = 8
     latent_channels: int = 4
@@ -51,19 +53,19 @@ class ComponentSpec:
 
 COMPONENT_PRESETS: dict[str, ComponentSpec] = {
     "tiny": ComponentSpec(),
-    # The shipped toyworld model: a factor-4 VAE with 16 latent channels (64x64 -> 16x16x16), a UNet
-    # with cross-attention at 8x8 and 4x4 (objects are 2-4 latent pixels: grounding happens there),
-    # and a 3-layer CLIP text encoder over toyworld's word vocabulary.
+    # The shipped toyworld model: an exact pixel-space "VAE" (identity AutoencoderKL: nothing is lost,
+    # nothing to train), a 4-level UNet 64 -> 32 -> 16 -> 8 with cross-attention at 16x16 and 8x8
+    # (objects are 3-4 pixels there: grounding happens there), and a 3-layer CLIP text encoder over
+    # toyworld's word vocabulary.
     "toyworld": ComponentSpec(
-        unet_channels=(64, 128, 192),
-        unet_cross_attention=(False, True, True),
+        unet_channels=(16, 32, 64, 128),
+        unet_cross_attention=(False, False, True, True),
         unet_layers_per_block=1,
         unet_attention_head_dim=32,
-        unet_norm_groups=16,
-        vae_channels=(16, 32, 64),
-        vae_layers_per_block=1,
-        vae_norm_groups=16,
-        latent_channels=16,
+        unet_norm_groups=8,
+        vae_kind="identity",
+        vae_channels=(12,),
+        latent_channels=3,
         text_hidden_size=128,
         text_layers=3,
         text_heads=4,
@@ -129,6 +131,10 @@ def build_unet(spec: ComponentSpec, sample_size: int = 32):
 
 
 def build_vae(spec: ComponentSpec, sample_size: int = 64):
+    if spec.vae_kind == "identity":
+        return build_identity_vae(sample_size)
+    if spec.vae_kind != "learned":
+        raise EditlabError(f"vae_kind {spec.vae_kind!r}: choose 'learned' or 'identity'")
     diffusers = require("diffusers", "train")
     levels = len(spec.vae_channels)
     return diffusers.AutoencoderKL(
@@ -143,6 +149,61 @@ def build_vae(spec: ComponentSpec, sample_size: int = 64):
         sample_size=sample_size,
         scaling_factor=1.0,
     )
+
+
+#: the GroupNorm trick of the identity VAE: each group holds [x, -x, K, -K], so its mean is exactly 0
+#: and its std is sqrt((K^2 + mean(x^2)) / 2) ~= K / sqrt(2) (relative error <= 1 / (2 K^2))
+_IDENTITY_K = 100.0
+#: SiLU(x + B) = x + B to 1e-7 for |x| <= 1: the activation before conv_out becomes linear
+_IDENTITY_OFFSET = 20.0
+
+
+def build_identity_vae(sample_size: int = 64):
+    """An `AutoencoderKL` whose latent IS the image (3 channels, factor 1), built analytically.
+
+    Every residual branch is zeroed (ResnetBlock2D then returns its input), the mid-block has no
+    attention, and the two GroupNorm + SiLU layers are made exactly affine by the [x, -x, K, -K]
+    group construction and a large positive offset. Encode -> decode reproduces the input to ~1e-5,
+    with no training, and the folder is a plain diffusers AutoencoderKL. For a small world like
+    toyworld this removes the VAE as a quality ceiling; the UNet then works in pixel space.
+    """
+    diffusers = require("diffusers", "train")
+    torch = require("torch", "train")
+    vae = diffusers.AutoencoderKL(
+        in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",), up_block_types=("UpDecoderBlock2D",),
+        block_out_channels=(12,), layers_per_block=1, latent_channels=3, norm_num_groups=3, sample_size=sample_size,
+        scaling_factor=1.0, mid_block_add_attention=False,
+    )
+    k, offset = _IDENTITY_K, _IDENTITY_OFFSET
+    with torch.no_grad():
+        for module in vae.modules():
+            if isinstance(module, diffusers.models.resnet.ResnetBlock2D):
+                module.conv2.weight.zero_()
+                module.conv2.bias.zero_()
+        for coder in (vae.encoder, vae.decoder):
+            # conv_in: 3 -> 12 channels, group c = [x_c, -x_c, K, -K]
+            coder.conv_in.weight.zero_()
+            coder.conv_in.bias.zero_()
+            for c in range(3):
+                coder.conv_in.weight[4 * c, c, 1, 1] = 1.0
+                coder.conv_in.weight[4 * c + 1, c, 1, 1] = -1.0
+                coder.conv_in.bias[4 * c + 2] = k
+                coder.conv_in.bias[4 * c + 3] = -k
+            # GroupNorm divides by ~K/sqrt(2): undo it, then shift into SiLU's linear range
+            coder.conv_norm_out.weight.fill_(k / 2**0.5)
+            coder.conv_norm_out.bias.fill_(offset)
+            coder.conv_out.weight.zero_()
+            coder.conv_out.bias.zero_()
+        for c in range(3):
+            vae.encoder.conv_out.weight[c, 4 * c, 1, 1] = 1.0  # mean = x
+            vae.encoder.conv_out.bias[c] = -offset
+            vae.encoder.conv_out.bias[3 + c] = -30.0  # log-variance: std ~ 3e-7, sampling adds nothing
+            vae.decoder.conv_out.weight[c, 4 * c, 1, 1] = 1.0
+            vae.decoder.conv_out.bias[c] = -offset
+        for conv in (vae.quant_conv, vae.post_quant_conv):
+            conv.weight.copy_(torch.eye(conv.weight.shape[0]).view_as(conv.weight))
+            conv.bias.zero_()
+    return vae
 
 
 def build_text_encoder(spec: ComponentSpec, vocab_size: int, pad_token_id: int = 0, bos_token_id: int = 1,
