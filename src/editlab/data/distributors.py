@@ -1,7 +1,7 @@
 """Distributors run a list of shard tasks; all have one signature, so one flag switches them.
 
-* `local`: worker processes on this machine (spawn, one torch thread each), or in-process for
-  `processes=1`;
+* `local`: worker processes on this machine (spawn, one torch thread each, GPUs handed out one per
+  worker round-robin), or in-process for `processes=1`;
 * `ray`: Ray tasks that declare each stage's `num_cpus` / `num_gpus`, so a cluster places GPU
   stages on GPU nodes. A missing Ray is an error, never a silent no-op.
 
@@ -26,7 +26,26 @@ class TaskFailed(EditlabError):
     """A whole shard task failed (not a single sample): the job stops, finished shards are kept."""
 
 
-def _init_worker() -> None:
+def visible_gpus() -> list[str]:
+    """GPU ids this machine offers (CUDA_VISIBLE_DEVICES, else `nvidia-smi -L`), without importing torch."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return [g.strip() for g in visible.split(",") if g.strip() and g.strip() != "-1"]
+    import shutil
+    import subprocess
+
+    if not shutil.which("nvidia-smi"):
+        return []
+    try:
+        listing = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [str(i) for i, line in enumerate(listing.splitlines()) if line.startswith("GPU ")]
+
+
+def _init_worker(gpus=None) -> None:
+    if gpus is not None:  # one GPU per worker, round-robin: workers never pile onto GPU 0
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpus.get()
     os.environ.update(WORKER_ENV)
     try:  # torch may already be imported by the parent's pickled state; cap its threads too
         import torch
@@ -69,11 +88,18 @@ class LocalDistributor(Distributor):
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
 
+            context = multiprocessing.get_context(self.start_method)
+            gpus = visible_gpus()
+            queue = None
+            if gpus:
+                queue = context.Queue()
+                for worker in range(self.processes):
+                    queue.put(gpus[worker % len(gpus)])
             saved = {key: os.environ.get(key) for key in WORKER_ENV}
             os.environ.update(WORKER_ENV)  # inherited by spawned workers before they import torch
             try:
                 self._pool = ProcessPoolExecutor(max_workers=self.processes, initializer=_init_worker,
-                                                 mp_context=multiprocessing.get_context(self.start_method))
+                                                 initargs=(queue,), mp_context=context)
             finally:
                 for key, value in saved.items():
                     if value is None:

@@ -31,6 +31,7 @@ import hashlib
 import json
 import logging
 import math
+import os
 import re
 import sys
 import time
@@ -163,6 +164,13 @@ def _keep_episodes_whole(samples: list[Sample]) -> None:
             sample.reject("episode", f"turn {first_bad[sample.episode_id]} of this episode was dropped")
 
 
+def _worker_info() -> dict[str, Any]:
+    import socket
+
+    return {"host": socket.gethostname(), "pid": os.getpid(),
+            "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")}
+
+
 def op_inputs(op: dict[str, Any], upstream: str | None, spec: JobSpec, shard: int) -> str:
     """What a shard's output depends on; its stats file records it, and a rerun compares."""
     if op["kind"] == "export":
@@ -230,7 +238,7 @@ def run_segment(task: dict[str, Any]) -> dict[str, Any]:
         upstream = hashlib.sha256(data).hexdigest()
         stats = {"shard": shard, "stage": stage.name, "inputs": inputs_digest, "digest": upstream,
                  **_shard_stats(samples, len(inputs)), "models": stage.models(),
-                 "seconds": round(time.perf_counter() - began, 3)}
+                 "seconds": round(time.perf_counter() - began, 3), "worker": _worker_info()}
         store.write_json(op_done_path(spec, op, shard), stats)  # last: marks the shard complete
         rows = parquet_to_samples(data, only_ok=True)  # exactly what the next stage would read from disk
     return {"shard": shard}

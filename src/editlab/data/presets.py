@@ -64,8 +64,8 @@ def resolve_stages(preset: dict[str, Any] | str, *, tiny: bool = False,
         if not isinstance(entry, dict) or "stage" not in entry:
             raise EditlabError(f"preset {data['name']!r} stage {index}: expected a mapping with a 'stage' key")
         cls = stage_class(entry["stage"])
-        if tiny:
-            entry.update(copy.deepcopy(cls.tiny_overrides))
+        if tiny:  # tiny models run anywhere: no GPU requests
+            entry.update({**copy.deepcopy(cls.tiny_overrides), "num_gpus": 0})
         for key, values in overrides.items():
             if _matches(str(key), index, entry["stage"]):
                 check_params(cls, values)
