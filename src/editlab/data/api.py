@@ -37,9 +37,13 @@ def build_dataset(
     a tiny random one (plumbing checks: outputs are well-formed but meaningless).
 
     >>> from editlab.data import build_dataset
-    >>> result = build_dataset("toyworld", n=8, shard_size=4, out="/tmp/tw-demo")   # doctest: +SKIP
-    >>> result.rows, result.data_files[0]                                         # doctest: +SKIP
-    (8, '/tmp/tw-demo/data/train-00000-of-00002.parquet')
+    >>> result = build_dataset("toyworld", n=64, shard_size=32, out="/tmp/tw-demo")   # doctest: +SKIP
+    >>> result.data_files                                                           # doctest: +SKIP
+    ['/tmp/tw-demo/data/train-00000.parquet', '/tmp/tw-demo/data/train-00001.parquet']
+    >>> result.load()[0]["instruction"]                                             # doctest: +SKIP
+
+    A script that uses `processes > 1` needs the `if __name__ == "__main__":` guard (spawned workers
+    import the main module).
     """
     data = load_preset(preset)
     defaults = data.get("defaults", {})
