@@ -45,3 +45,19 @@ def test_same_seed_same_weights_and_unknown_preset():
         build_components("tiney", vocabulary=["x"])
     with pytest.raises(EditlabError, match="vocabulary"):
         build_components("tiny")
+
+
+def test_identity_vae_is_exact_and_loads_as_plain_autoencoderkl(tmp_path):
+    from diffusers import AutoencoderKL
+
+    from editlab.models.components import build_identity_vae
+
+    vae = build_identity_vae(32)
+    vae.save_pretrained(tmp_path)
+    loaded = AutoencoderKL.from_pretrained(tmp_path)
+    x = torch.rand(2, 3, 32, 48) * 2 - 1
+    with torch.no_grad():
+        posterior = loaded.encode(x).latent_dist
+        assert (posterior.mode() - x).abs().max() < 1e-4  # the latent is the image
+        assert posterior.std.max() < 1e-5  # sampling adds (almost) nothing
+        assert (loaded.decode(posterior.mode()).sample - x).abs().max() < 1e-4
