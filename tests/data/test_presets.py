@@ -76,3 +76,20 @@ def test_toyworld_preset_is_what_the_trainer_reads(tmp_path):
     counts = {task: single.count(task) for task in set(single)}
     assert len(counts) == 15 and max(counts.values()) - min(counts.values()) <= 1  # balanced
     assert result.stats["episodes"] > 0 and set(result.stats["turns"]) >= {"1", "2"}
+
+
+def test_the_trainer_trains_on_a_toyworld_dataset(tmp_path):
+    pytest.importorskip("accelerate")
+    from pathlib import Path
+
+    from editlab.cli.main import main
+
+    data = build_dataset("toyworld", n=24, shard_size=12, out=str(tmp_path / "data"), progress=False,
+                         toyworld={"width": 32, "height": 32})
+    config = Path(__file__).parents[2] / "configs" / "train" / "tiny.yaml"
+    if not config.exists():
+        pytest.skip("the trainer's tiny config is not in this checkout")
+    code = main(["train", "--config", str(config), "--data", str(tmp_path / "data" / "data"), "--max_steps", "2",
+                 "--checkpoint_every", "100", "--log_every", "1", "--output_dir", str(tmp_path / "run")])
+    assert code == 0 and data.rows > 0
+    assert (tmp_path / "run" / "model").is_dir()
