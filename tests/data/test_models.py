@@ -174,6 +174,14 @@ def test_grounding_with_tiny_detector_and_sam(ctx):
     assert out.status == "filtered" and "with a mask of 0%-0%" in out.error
 
 
+def test_grounding_with_tiny_grounding_dino(ctx):
+    stage = _setup({"stage": "grounding", "detector": "tiny-grounding-dino", "segmenter": None, "box_threshold": 0.0,
+                    "text_threshold": 0.0, "min_area": 0.0, "max_area": 1.0})
+    out = stage.process([Sample(id="t-0", source=_photo(7), meta={"object": "cat"})], ctx)[0]
+    assert out.ok and out.mask is not None and out.scores["grounding_score"] > 0
+    assert np.asarray(out.image("mask")).any()  # the box itself is the mask without a segmenter
+
+
 # -- filters ---------------------------------------------------------------------------------------
 def _pair(i: int, group: str = "g") -> Sample:
     return Sample(id=f"t-{i}", source=_photo(i), edited=_photo(i + 100), group=group,

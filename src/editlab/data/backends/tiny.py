@@ -159,3 +159,35 @@ def tiny_sam(seed: int = 0):
         size={"longest_edge": 64}, pad_size={"height": 64, "width": 64}, mask_size={"longest_edge": 16},
         mask_pad_size={"height": 16, "width": 16})
     return model, transformers.SamProcessor(image_processor=image_processor)
+
+
+def tiny_grounding_dino(seed: int = 0):
+    """(GroundingDinoForObjectDetection, GroundingDinoProcessor): Swin + BERT-shaped, 32 px, a
+    character-level WordPiece tokenizer built in code."""
+    torch = require("torch", "data")
+    transformers = require("transformers", "data")
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+
+    letters = [chr(c) for c in range(ord("a"), ord("z") + 1)] + [str(d) for d in range(10)]
+    vocab = {t: i for i, t in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", *letters,
+                                          *(f"##{c}" for c in letters)])}
+    tok = Tokenizer(models.WordPiece(vocab=vocab, unk_token="[UNK]", max_input_chars_per_word=100))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.post_processor = processors.TemplateProcessing(single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)])
+    tokenizer = transformers.BertTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]",
+                                               cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]")
+    with _seeded():
+        torch.manual_seed(seed)
+        swin = transformers.SwinConfig(image_size=32, patch_size=4, embed_dim=8, depths=[1, 1], num_heads=[1, 1],
+                                       window_size=2, out_features=["stage1", "stage2"])
+        bert = transformers.BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                                       intermediate_size=32, max_position_embeddings=64)
+        config = transformers.GroundingDinoConfig(
+            backbone_config=swin, text_config=bert, d_model=32, encoder_layers=1, decoder_layers=2, encoder_ffn_dim=32,
+            decoder_ffn_dim=32, encoder_attention_heads=2, decoder_attention_heads=2, num_queries=10,
+            num_feature_levels=2, encoder_n_points=1, decoder_n_points=1, max_text_len=32, use_timm_backbone=False)
+        model = transformers.GroundingDinoForObjectDetection(config).eval()
+    image_processor = _pil_processor(transformers, "GroundingDinoImageProcessor")(
+        size={"shortest_edge": 32, "longest_edge": 32})
+    return model, transformers.GroundingDinoProcessor(image_processor=image_processor, tokenizer=tokenizer)

@@ -40,11 +40,11 @@ class Detector:
 
         self.torch, self.device = torch, device
         self.box_threshold, self.text_threshold = box_threshold, text_threshold
-        if model == "tiny":
-            from editlab.data.backends.tiny import tiny_owlvit
+        if model in ("tiny", "tiny-grounding-dino"):
+            from editlab.data.backends.tiny import tiny_grounding_dino, tiny_owlvit
 
-            self.model, self.processor = tiny_owlvit()
-            self.kind = "owlvit"
+            build, self.kind = (tiny_owlvit, "owlvit") if model == "tiny" else (tiny_grounding_dino, "grounding-dino")
+            self.model, self.processor = build()
         else:
             self.kind = transformers.AutoConfig.from_pretrained(model).model_type
             classes = {"owlvit": transformers.OwlViTForObjectDetection, "owlv2": transformers.Owlv2ForObjectDetection,
@@ -65,7 +65,7 @@ class Detector:
                 result = self.processor.post_process_grounded_object_detection(
                     self.model(**inputs), inputs["input_ids"], threshold=self.box_threshold,
                     text_threshold=self.text_threshold, target_sizes=size)[0]
-                labels = result.get("text_labels", result.get("labels"))
+                labels = result["text_labels"] if "text_labels" in result else result["labels"]
             else:
                 inputs = self.processor(text=[queries], images=[image], return_tensors="pt").to(self.device)
                 result = self.processor.post_process_grounded_object_detection(
