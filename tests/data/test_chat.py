@@ -137,6 +137,15 @@ def test_transformers_backend_plumbing_with_a_tiny_random_lm(ctx):
     assert writer.models()["writer"]["hash"].startswith("sha256:")
 
 
+def test_vlm_instruct_on_a_tiny_local_vision_language_model(ctx):
+    pytest.importorskip("torch")
+    writer = build_stage({"stage": "vlm-instruct", "backend": "transformers", "model": "tiny", "max_tokens": 6})
+    writer.setup()
+    out = writer.process([Sample(id="t-0", source=Image.new("RGB", (40, 30), "red"))], ctx)[0]
+    assert out.status == "error" and "unparseable" in out.error  # byte soup from random weights, not a guess
+    assert writer._chat._vision and type(writer._chat._model).__name__ == "LlavaForConditionalGeneration"
+
+
 def test_parse_json_object():
     assert parse_json_object('Here: {"a": 1} and {"b": 2}') == {"a": 1}
     assert parse_json_object('[{"instruction": "x"}]') == {"items": [{"instruction": "x"}]}

@@ -3,7 +3,8 @@
 * `openai`: any server speaking `/v1/chat/completions` (OpenAI, vLLM, Ollama, llama.cpp, TGI);
   images travel as PNG data URLs; retries with backoff on 429/5xx/timeouts.
 * `transformers`: a local causal LM (text) or image-text-to-text model (VLM), by hub id or local
-  folder; `model="tiny"` builds a tiny random LM in code (plumbing only).
+  folder; `model="tiny"` builds a tiny random LM (or, when images are sent, a tiny LLaVA) in code
+  (plumbing only).
 
 The offline `template` writer is not a chat model: instruction stages handle it themselves.
 
@@ -126,20 +127,25 @@ class TransformersChat(ChatBackend):
         self.model_id = model
         self.device, self.dtype = device, dtype
         self._model = self._processor = None
+        self._vision = False
         self.hash = ""
 
     def _load(self, vision: bool) -> None:
         if self._model is not None:
+            if vision and not self._vision:
+                raise EditlabError(f"{self.model_id} was loaded as a text-only model; use a vision-language model "
+                                   "for stages that send images")
             return
         torch = require("torch", "data")
         from editlab.data.backends.models import resolve_device, resolve_dtype, weights_hash
 
         transformers = require("transformers", "data")
         self.device = resolve_device(self.device)
-        if self.model_id == "tiny":
-            from editlab.data.backends.tiny import tiny_causal_lm
+        self._vision = vision
+        if self.model_id == "tiny":  # a tiny random LM, or a tiny LLaVA when images are sent
+            from editlab.data.backends.tiny import tiny_causal_lm, tiny_vlm
 
-            self._model, self._processor = tiny_causal_lm()
+            self._model, self._processor = tiny_vlm() if vision else tiny_causal_lm()
         else:
             kwargs = {"torch_dtype": resolve_dtype(self.dtype, self.device, torch)}
             if vision:
@@ -190,7 +196,7 @@ class TransformersChat(ChatBackend):
         processor = self._processor
         tokenizer = getattr(processor, "tokenizer", processor)
         prompt = self._prompt(chat, processor if hasattr(processor, "apply_chat_template") else tokenizer)
-        if images and self.model_id != "tiny":
+        if images:
             inputs = processor(text=[prompt], images=images, return_tensors="pt")
         else:
             inputs = tokenizer([prompt], return_tensors="pt")

@@ -191,3 +191,34 @@ def tiny_grounding_dino(seed: int = 0):
     image_processor = _pil_processor(transformers, "GroundingDinoImageProcessor")(
         size={"shortest_edge": 32, "longest_edge": 32})
     return model, transformers.GroundingDinoProcessor(image_processor=image_processor, tokenizer=tokenizer)
+
+
+def tiny_vlm(seed: int = 0):
+    """(LlavaForConditionalGeneration, LlavaProcessor): a tiny CLIP vision tower + tiny Llama, with a
+    plain-text chat template; image-text-to-text plumbing without downloads."""
+    import copy
+
+    torch = require("torch", "data")
+    transformers = require("transformers", "data")
+    tokenizer = copy.deepcopy(byte_tokenizer(2048))
+    tokenizer.add_special_tokens({"additional_special_tokens": ["<image>"]})
+    with _seeded():
+        torch.manual_seed(seed)
+        vision = transformers.CLIPVisionConfig(image_size=32, patch_size=8, hidden_size=32, intermediate_size=37,
+                                               num_hidden_layers=2, num_attention_heads=4)
+        text = transformers.LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64,
+                                        num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                                        max_position_embeddings=2048, bos_token_id=1, eos_token_id=EOS, pad_token_id=0)
+        config = transformers.LlavaConfig(vision_config=vision, text_config=text,
+                                          image_token_index=tokenizer.convert_tokens_to_ids("<image>"),
+                                          vision_feature_layer=-1, vision_feature_select_strategy="default")
+        model = transformers.LlavaForConditionalGeneration(config).eval()
+    template = ("{% for m in messages %}{{ m['role'] }}: {% if m['content'] is string %}{{ m['content'] }}{% else %}"
+                "{% for p in m['content'] %}{% if p['type'] == 'image' %}<image>{% else %}{{ p['text'] }}{% endif %}"
+                "{% endfor %}{% endif %}\n{% endfor %}{% if add_generation_prompt %}assistant:{% endif %}")
+    image_processor = _pil_processor(transformers, "CLIPImageProcessor")(size={"shortest_edge": 32},
+                                                                       crop_size={"height": 32, "width": 32})
+    processor = transformers.LlavaProcessor(image_processor=image_processor, tokenizer=tokenizer, patch_size=8,
+                                            vision_feature_select_strategy="default", chat_template=template,
+                                            num_additional_image_tokens=1)
+    return model, processor
