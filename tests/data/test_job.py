@@ -161,6 +161,16 @@ def test_bad_settings_are_one_line_errors(tmp_path, kwargs, message):
     assert "\n" not in str(info.value)
 
 
+def test_an_output_folder_holds_one_job(tmp_path):
+    build_dataset("demo", n=2, shard_size=2, out=str(tmp_path), progress=False)
+    with pytest.raises(EditlabError, match="holds another job"):
+        build_dataset("toyworld", n=2, out=str(tmp_path), progress=False)
+    result = build_dataset("toyworld", n=2, out=str(tmp_path), progress=False, overwrite=True)
+    assert result.rows > 0 and not (tmp_path / "stages/01-classic-edit").exists()
+    with pytest.raises(EditlabError, match="memory:// lives inside one process"):
+        build_dataset("toyworld", n=2, out="memory://x", processes=2)
+
+
 def test_unknown_preset_and_bad_chain(tmp_path):
     with pytest.raises(EditlabError, match="did you mean 'toyworld'"):
         build_dataset("toyworl", out=str(tmp_path))

@@ -8,6 +8,7 @@ from typing import Any
 from editlab.data.distributors import get_distributor
 from editlab.data.job import Job, JobResult, JobSpec
 from editlab.data.presets import load_preset, resolve_stages
+from editlab.errors import EditlabError
 
 
 def build_dataset(
@@ -58,6 +59,9 @@ def build_dataset(
         seed=int(seed), webdataset=webdataset, preview_rows=preview_rows,
         keep_rejected_images=keep_rejected_images, description=str(data.get("description", "")),
         reference=str(data.get("reference", "")), tiny=tiny)
+    if spec.out.startswith("memory://") and (processes > 1 or distributor != "local"):
+        raise EditlabError("memory:// lives inside one process; use processes=1 with the local distributor, or a "
+                           "shared filesystem (a folder, s3://, gs://...)")
     if progress:
         logging.getLogger("editlab.data").setLevel(logging.INFO)
     with get_distributor(distributor, processes=processes, ray_address=ray_address) as runner:

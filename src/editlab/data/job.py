@@ -329,6 +329,7 @@ class Job:
     # -- public -------------------------------------------------------------------------------------
     def run(self) -> JobResult:
         began = time.perf_counter()
+        self._check_same_job()
         self.store.remove_temp_files("")
         self.store.remove_temp_files("stages/export")
         self.store.write_json("job.json", {"spec": self.spec.to_dict(), "fingerprints": self.fingerprints})
@@ -343,6 +344,21 @@ class Job:
                         for i in range(self.spec.num_shards)]
         self._remove_stale_exports({path for s in export_stats for path in s["files"] if path})
         return self._finish(stage_stats, export_stats, time.perf_counter() - began)
+
+    def _check_same_job(self) -> None:
+        """An output folder holds one job: another preset's stages would mix into this one's."""
+        if not self.store.exists("job.json"):
+            return
+        old = self.store.read_json("job.json").get("spec", {})
+        old_stages = [entry.get("stage") for entry in old.get("stages", [])]
+        new_stages = [entry["stage"] for entry in self.spec.stages]
+        if (old.get("name"), old_stages) == (self.spec.name, new_stages):
+            return
+        if not self.overwrite:
+            raise EditlabError(f"{self.store.uri('')} holds another job ({old.get('name')}: {' -> '.join(old_stages)}); "
+                               "choose another --out, or pass --overwrite to replace it")
+        for path in ("stages", "data", "webdataset", "stats.json", "dataset_card.md", "preview.html"):
+            self.store.remove(path)
 
     # -- the plan of work: operations, fused into segments ------------------------------------------
     def _operations(self) -> list[dict[str, Any]]:
