@@ -168,6 +168,15 @@ def test_grounding_with_tiny_detector_and_sam(ctx):
     assert first.scores["mask_area"] == pytest.approx(np.asarray(first.image("mask")).astype(bool).mean(), abs=1e-5)
     assert rows[1].ok and rows[1].mask is None  # style needs no region
     assert rows[2].status == "filtered" and "nothing to look for" in rows[2].error
+    assert "grounding_crop_clip" not in first.scores
+    cropped = _setup({"stage": "grounding", "detector": "tiny", "segmenter": None, "box_threshold": 0.0,
+                      "min_area": 0.0, "max_area": 1.0, "crop_clip_model": "tiny", "min_crop_clip": -1.0})
+    out = cropped.process([Sample(id="t-4", source=_photo(4), meta={"object": "cat"})], ctx)[0]
+    assert out.ok and -1 <= out.scores["grounding_crop_clip"] <= 1 and "crop CLIP" in cropped.models()
+    picky = _setup({"stage": "grounding", "detector": "tiny", "segmenter": None, "box_threshold": 0.0,
+                    "min_area": 0.0, "max_area": 1.0, "crop_clip_model": "tiny", "min_crop_clip": 1.01})
+    out = picky.process([Sample(id="t-5", source=_photo(4), meta={"object": "cat"})], ctx)[0]
+    assert out.status == "filtered" and "crop-to-name CLIP" in out.error
     strict = _setup({"stage": "grounding", "detector": "tiny", "segmenter": None, "box_threshold": 0.0,
                      "min_area": 0.0, "max_area": 0.0001})
     out = strict.process([Sample(id="t-3", source=_photo(4), meta={"object": "cat"})], ctx)[0]

@@ -130,10 +130,13 @@ class Grounding(Stage):
     queries: str = "object"  # where names come from: the writer's object, caption nouns, or meta.objects
     select: str = "best"
     tasks: list[str] | None = None  # only these tasks need a region; others pass through
+    crop_clip_model: str | None = None  # ImgEdit: CLIP score of the box crop vs "a photo of a <name>"
+    min_crop_clip: float | None = None
     device: str | None = None
 
     tiny_overrides: ClassVar[dict[str, Any]] = {"detector": "tiny", "segmenter": "tiny", "box_threshold": 0.0,
-                                                "min_area": 0.0, "max_area": 1.0}
+                                                "min_area": 0.0, "max_area": 1.0, "min_crop_clip": None,
+                                                "crop_clip_model": "tiny"}
 
     def __post_init__(self) -> None:
         if self.queries not in QUERY_SOURCES:
@@ -149,6 +152,12 @@ class Grounding(Stage):
         device = resolve_device(self.device)
         self._detector = Detector(self.detector, device, self.box_threshold, self.text_threshold)
         self._segmenter = Segmenter(self.segmenter, device) if self.segmenter else None
+        self._clip = None
+        if self.crop_clip_model:
+            from editlab.data.backends import encoders
+
+            self._encoders = encoders
+            self._clip = encoders.clip_encoder(self.crop_clip_model, device)
 
     def models(self):
         out = {}
@@ -156,11 +165,20 @@ class Grounding(Stage):
             out["detector"] = {"id": self._detector.id, "hash": self._detector.hash}
         if getattr(self, "_segmenter", None):
             out["segmenter"] = {"id": self._segmenter.id, "hash": self._segmenter.hash}
+        if getattr(self, "_clip", None):
+            out["crop CLIP"] = self._encoders.describe(self._clip)
         return out
 
     def thresholds(self):
         return {"box score": self.box_threshold, "text score": self.text_threshold,
-                "mask area": [self.min_area, self.max_area]}
+                "mask area": [self.min_area, self.max_area], "crop-to-name CLIP >=": self.min_crop_clip}
+
+    def _crop_scores(self, image: Image.Image, detections: list[Detection]) -> list[float]:
+        """CLIP similarity of each box crop with "a photo of a <name>" (ImgEdit drops low ones)."""
+        crops = [image.crop(tuple(int(round(v)) for v in d.box)) for d in detections]
+        images = self._encoders.images(self._clip, crops)
+        texts = self._encoders.texts(self._clip, [f"a photo of a {d.name}" for d in detections])
+        return [float(v) for v in (images * texts).sum(1)]
 
     def _queries(self, sample: Sample) -> list[str]:
         if self.queries == "object":
@@ -180,21 +198,26 @@ class Grounding(Stage):
             return sample.reject(self.name, f"nothing to look for (queries from {self.queries})")
         candidates = []
         total = image.width * image.height
-        for detection in self._detector(image, queries):
+        detections = self._detector(image, queries)
+        crop_scores = self._crop_scores(image, detections) if self._clip is not None and detections else None
+        for k, detection in enumerate(detections):
+            if crop_scores is not None and self.min_crop_clip is not None and crop_scores[k] < self.min_crop_clip:
+                continue
             mask = self._segmenter(image, detection.box) if self._segmenter else box_mask(image.size, detection.box)
             area = float(mask.sum()) / total
             if self.min_area <= area <= self.max_area:
-                candidates.append((detection, mask, area))
+                candidates.append((detection, mask, area, None if crop_scores is None else crop_scores[k]))
         if not candidates:
+            crop = f" and a crop-to-name CLIP score >= {self.min_crop_clip}" if crop_scores is not None else ""
             return sample.reject(self.name, f"no {'/'.join(queries)} found with a mask of "
-                                            f"{self.min_area:.0%}-{self.max_area:.0%} of the image")
+                                            f"{self.min_area:.0%}-{self.max_area:.0%} of the image{crop}")
         if self.select == "best":
             chosen = max(candidates, key=lambda c: c[0].score)
         elif self.select == "largest":
             chosen = max(candidates, key=lambda c: c[2])
         else:
             chosen = candidates[int(ctx.rng(sample.id, "select").integers(len(candidates)))]
-        detection, mask, area = chosen
+        detection, mask, area, crop_score = chosen
 
         def describe(d: Detection, a: float) -> dict[str, Any]:
             box = [round(d.box[0] / image.width, 4), round(d.box[1] / image.height, 4),
@@ -202,10 +225,12 @@ class Grounding(Stage):
             return {"name": d.name, "box": box, "score": round(d.score, 4), "area": round(a, 4)}
 
         sample.meta["target"] = describe(detection, area)
-        sample.meta["objects"] = [describe(d, a) for d, _, a in candidates]
+        sample.meta["objects"] = [describe(d, a) for d, _, a, _ in candidates]
         sample.meta.setdefault("object", detection.name)
         sample.mask = Image.fromarray(mask.astype(np.uint8) * 255)
         sample.scores.update(grounding_score=round(detection.score, 6), mask_area=round(area, 6))
+        if crop_score is not None:
+            sample.scores["grounding_crop_clip"] = round(crop_score, 6)
         sample.record(self.name, detector=self.detector, segmenter=self.segmenter, queries=queries)
         return sample
 

@@ -111,7 +111,7 @@ class InstructionWriter(Stage):
         if not isinstance(instruction, str) or not instruction.strip():
             raise ValueError(f"no 'instruction' in {json.dumps(answer)[:120]}")
         task = canonical_task(answer.get("task")) or (self.tasks[0] if len(self.tasks) == 1 else None)
-        if task is None:
+        if task is None or task not in self.tasks:
             raise ValueError(f"task {answer.get('task')!r} is not one of {self.tasks}")
         return {**answer, "instruction": instruction.strip(), "task": task}
 
