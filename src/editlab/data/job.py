@@ -167,8 +167,10 @@ def _keep_episodes_whole(samples: list[Sample]) -> None:
 def _worker_info() -> dict[str, Any]:
     import socket
 
+    torch = sys.modules.get("torch")  # float results depend on the thread count: record it
     return {"host": socket.gethostname(), "pid": os.getpid(),
-            "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")}
+            "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+            "torch_threads": torch.get_num_threads() if torch is not None else None}
 
 
 def op_inputs(op: dict[str, Any], upstream: str | None, spec: JobSpec, shard: int) -> str:
