@@ -93,6 +93,26 @@ def test_prompt_to_prompt_stage_makes_candidates(ctx):
     assert missing.status == "error" and "output captions" in missing.error
 
 
+def test_an_unfinished_shard_resumes_row_by_row_from_its_journal(ctx, tmp_path):
+    from editlab.data.stage import Journal
+    from editlab.data.storage import Storage
+
+    stage = _setup({"stage": "prompt-to-prompt", "model": "tiny", "steps": 2, "width": 32, "height": 32,
+                    "candidates": 2})
+    assert stage.journaled() and not build_stage({"stage": "classic-edit"}).journaled()
+    rows = [Sample(id=f"t-{i}", meta={"input_caption": "a cat", "output_caption": f"a dog {i}"}) for i in range(3)]
+    ctx.journal = Journal(Storage(str(tmp_path)), "journal")
+    calls = []
+    original = stage.generate
+    stage.generate = lambda sample, c: calls.append(sample.id) or original(sample, c)
+    first = stage.process([r.derive(r.id) for r in rows[:2]], ctx)  # "crashes" after two rows
+    again = stage.process([r.derive(r.id) for r in rows], ctx)  # the rerun: only the third row is made
+    assert calls == ["t-0", "t-1", "t-2"]
+    assert [r.png("edited") for r in again[:4]] == [r.png("edited") for r in first]
+    ctx.journal.clear()
+    assert not (tmp_path / "journal").exists()
+
+
 def test_img2img_p2p_keeps_the_real_image(ctx):
     stage = _setup({"stage": "img2img-p2p", "model": "tiny", "steps": 4, "strength": 0.5, "candidates": 2})
     photo = _photo(1)

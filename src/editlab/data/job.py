@@ -42,7 +42,7 @@ from typing import Any
 from editlab.data.distributors import Distributor, TaskFailed
 from editlab.data.sample import OK, Sample
 from editlab.data.schema import parquet_to_samples, samples_to_parquet
-from editlab.data.stage import GlobalStage, ShardContext, SourceStage, Stage, build_stage
+from editlab.data.stage import GlobalStage, Journal, ShardContext, SourceStage, Stage, build_stage
 from editlab.data.storage import Storage
 from editlab.errors import EditlabError
 
@@ -173,6 +173,15 @@ def _worker_info() -> dict[str, Any]:
             "torch_threads": torch.get_num_threads() if torch is not None else None}
 
 
+def _journal(store: Storage, folder: str, shard: int, inputs: str) -> Journal:
+    """This shard's journal; journals of the same shard with other inputs are stale."""
+    prefix, current = f"{shard_name(shard)}.journal-", f"{shard_name(shard)}.journal-{inputs[:16]}"
+    for name in store.listdir(folder):
+        if name.startswith(prefix) and name != current:
+            store.remove(f"{folder}/{name}")
+    return Journal(store, f"{folder}/{current}")
+
+
 def op_inputs(op: dict[str, Any], upstream: str | None, spec: JobSpec, shard: int) -> str:
     """What a shard's output depends on; its stats file records it, and a rerun compares."""
     if op["kind"] == "export":
@@ -223,6 +232,8 @@ def run_segment(task: dict[str, Any]) -> dict[str, Any]:
             store.write_json(op_done_path(spec, op, shard), {"inputs": inputs_digest, "rows": summaries})
             continue
         ctx = _context(spec, index, shard)
+        if stage.journaled():
+            ctx.journal = _journal(store, stage_dir(index, stage.name), shard, inputs_digest)
         if isinstance(stage, SourceStage):
             inputs: list[Sample] = []
             samples = stage.generate(ctx)
@@ -242,6 +253,8 @@ def run_segment(task: dict[str, Any]) -> dict[str, Any]:
                  **_shard_stats(samples, len(inputs)), "models": stage.models(),
                  "seconds": round(time.perf_counter() - began, 3), "worker": _worker_info()}
         store.write_json(op_done_path(spec, op, shard), stats)  # last: marks the shard complete
+        if ctx.journal:
+            ctx.journal.clear()
         rows = parquet_to_samples(data, only_ok=True)  # exactly what the next stage would read from disk
     return {"shard": shard}
 

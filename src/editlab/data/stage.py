@@ -33,6 +33,34 @@ STAGES: Registry = Registry("stage")
 RESOURCE_FIELDS = ("num_cpus", "num_gpus")
 
 
+class Journal:
+    """Rows already made for an unfinished shard: a stage that pays per row (a diffusion model, an
+    API call) writes each input row's results as it goes, so a crash mid-shard loses one row, not
+    the shard. Kept next to the shard, keyed by its inputs, and deleted once the shard is complete."""
+
+    def __init__(self, store, folder: str):
+        self.store, self.folder = store, folder
+
+    def _path(self, key: str) -> str:
+        import hashlib
+
+        return f"{self.folder}/{hashlib.sha1(key.encode()).hexdigest()}.parquet"
+
+    def get(self, key: str) -> list[Sample] | None:
+        from editlab.data.schema import parquet_to_samples
+
+        path = self._path(key)
+        return parquet_to_samples(self.store.read_bytes(path)) if self.store.exists(path) else None
+
+    def put(self, key: str, samples: list[Sample]) -> None:
+        from editlab.data.schema import samples_to_parquet
+
+        self.store.write_bytes(self._path(key), samples_to_parquet(samples, work=True, keep_rejected_images=True))
+
+    def clear(self) -> None:
+        self.store.remove(self.folder)
+
+
 @dataclass
 class ShardContext:
     """Where a stage is running: used for ids and for seeds that do not depend on the worker."""
@@ -45,6 +73,7 @@ class ShardContext:
     start: int  # first item index of this shard (source stages)
     stop: int  # one past the last item index
     prefix: str = "editlab"
+    journal: Journal | None = None  # per-row results of an unfinished shard (expensive stages)
 
     def seed(self, *keys: object) -> int:
         return derive_seed(self.job_seed, self.stage_index, self.stage_name, *keys)
@@ -68,6 +97,12 @@ class Stage:
     num_cpus: float = 1.0
     num_gpus: float = 0.0
 
+    #: journal each row's results (see Journal): for stages whose rows cost real time or money
+    expensive: ClassVar[bool] = False
+
+    def journaled(self) -> bool:
+        return type(self).expensive
+
     # -- life cycle -------------------------------------------------------------------------------
     def setup(self) -> None:
         """Load models; called once per worker process before the first shard."""
@@ -75,11 +110,18 @@ class Stage:
     def process(self, samples: list[Sample], ctx: ShardContext) -> list[Sample]:
         out: list[Sample] = []
         for sample in samples:
+            done = ctx.journal.get(sample.id) if ctx.journal else None
+            if done is not None:
+                out.extend(done)
+                continue
             try:
                 result = self.process_one(sample, ctx)
             except Exception as exc:  # a bad sample becomes data, the job goes on
                 result = sample.fail(self.name, exc)
-            out.extend([result] if isinstance(result, Sample) else result)
+            rows = [result] if isinstance(result, Sample) else result
+            if ctx.journal:
+                ctx.journal.put(sample.id, rows)
+            out.extend(rows)
         return out
 
     def process_one(self, sample: Sample, ctx: ShardContext) -> Sample | list[Sample]:

@@ -52,6 +52,7 @@ class ClassicEdit(PairGenerator):
     """Exact global edits by image processing: tone, flip, upside down, zoom."""
 
     name = "classic-edit"
+    expensive = False  # microseconds per row: no journal
     ops: list[str] = field(default_factory=lambda: list(OPS))
     keep_instruction: bool = True  # keep a writer's wording when it chose the op
 

@@ -121,6 +121,7 @@ class Grounding(Stage):
     """Detect -> segment -> area filter -> pick the target object."""
 
     name = "grounding"
+    expensive = True
     detector: str = "google/owlv2-base-patch16-ensemble"
     segmenter: str | None = "facebook/sam-vit-base"  # None: the box itself is the mask
     box_threshold: float = 0.3

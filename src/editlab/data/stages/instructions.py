@@ -64,6 +64,9 @@ class InstructionWriter(Stage):
             raise EditlabError(f"{self.name}: backend {self.backend!r} needs model= (a model name or path)")
         self._chat: ChatBackend | None = None
 
+    def journaled(self) -> bool:
+        return self.backend != "template"  # model calls cost time or money; templates do not
+
     def setup(self) -> None:
         if self.backend == "template":
             return

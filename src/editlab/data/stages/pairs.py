@@ -58,12 +58,17 @@ class PairGenerator(Stage):
     def generate(self, sample: Sample, ctx: ShardContext) -> list[Sample]:
         raise NotImplementedError
 
+    expensive = True
+
     def process(self, samples: list[Sample], ctx: ShardContext) -> list[Sample]:
         out: list[Sample] = []
         produced: dict[str, Sample] = {}
         for sample in samples:
+            journaled = ctx.journal.get(sample.id) if ctx.journal else None
             _link(sample, produced)
-            if not sample.ok:
+            if journaled is not None:
+                results = journaled
+            elif not sample.ok:
                 results = [sample]
             elif sample.meta.get("target_from"):  # backtracking: an earlier version is the answer
                 sample.record(self.name, copied_from=sample.meta["target_from"])
@@ -73,6 +78,8 @@ class PairGenerator(Stage):
                     results = self.generate(sample, ctx)
                 except Exception as exc:
                     results = [sample.fail(self.name, exc)]
+                if ctx.journal:
+                    ctx.journal.put(sample.id, results)
             for result in results:
                 produced[result.id] = result
             if sample.episode_id and results and results[0].ok:  # later turns name the turn, not a candidate

@@ -105,6 +105,7 @@ class ToyworldRender(PairGenerator):
     """Render both sides of the edit and its mask (exact, CPU-only, no model)."""
 
     name = "toyworld-render"
+    expensive = False  # milliseconds per row: no journal
     width: int | None = None  # None: the size the source stage drew the scene for
     height: int | None = None
 
