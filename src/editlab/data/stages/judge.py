@@ -76,10 +76,19 @@ class JudgeFilter(Stage):
                     f"judge_{key} >=": self.min_score}
         return {f"judge_{key} >=": self.min_score, **{f"judge_{k} >=": v for k, v in (self.min_scores or {}).items()}}
 
+    expensive = True  # judge calls cost time or money: journal them
+
     def process(self, samples: list[Sample], ctx: ShardContext) -> list[Sample]:
         from editlab.bench.judges import JudgeItem
 
-        todo = [s for s in samples if s.ok]
+        out = list(samples)
+        todo = []
+        for position, sample in enumerate(samples):
+            done = ctx.journal.get(sample.id) if ctx.journal else None
+            if done is not None:
+                out[position] = done[0]
+            elif sample.ok:
+                todo.append(sample)
         for start in range(0, len(todo), max(1, self.batch_size)):
             batch = todo[start:start + self.batch_size]
             try:
@@ -91,7 +100,9 @@ class JudgeFilter(Stage):
                 continue
             for sample, verdict in zip(batch, verdicts, strict=True):
                 self._decide(sample, verdict, ctx)
-        return samples
+                if ctx.journal:
+                    ctx.journal.put(sample.id, [sample])
+        return out
 
     def _decide(self, sample: Sample, verdict, ctx: ShardContext) -> None:
         if verdict.scores is None:
