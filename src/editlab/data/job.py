@@ -108,6 +108,9 @@ def _release_stages(clear: bool = True) -> None:
     """Drop the previous stages' models before loading the next (GPU memory is the scarce one)."""
     if clear:
         _STAGE_CACHE.clear()
+    pairs = sys.modules.get("editlab.data.stages.pairs")
+    if pairs is not None:  # diffusion models are shared through a per-worker cache: drop its hold too
+        pairs.get_sampler.cache_clear()
     torch = sys.modules.get("torch")
     if torch is not None and torch.cuda.is_available():  # a full gc costs ~0.4 s with torch loaded: only here
         gc.collect()
