@@ -49,6 +49,30 @@ def test_image_sources_from_a_folder_and_a_listing(tmp_path):
     assert rows[0].meta["input_caption"] == "a red thing" and rows[0].image("source").size == (100, 60)
 
 
+def test_parquet_listings_are_read_a_shard_at_a_time(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from editlab.data import build_dataset
+    from editlab.data.stages.sources import open_rows
+
+    for part in range(2):  # two files, row groups of 4 rows
+        table = pa.table({"caption": [f"caption {part * 10 + i}" for i in range(10)]})
+        pq.write_table(table, tmp_path / f"caps-{part}.parquet", row_group_size=4)
+    pattern = str(tmp_path / "caps-*.parquet")
+    assert len(open_rows(pattern)) == 20
+    assert [r["caption"] for r in open_rows(pattern).slice(8, 13)] == [f"caption {i}" for i in (8, 9, 10, 11, 12)]
+    rows = build_stage({"stage": "captions", "path": pattern}).generate(_ctx(18, 24))
+    assert [s.meta["input_caption"] for s in rows] == ["caption 18", "caption 19"]
+    # an editlab (or any HF) parquet dataset with image structs is a source of anchor images
+    made = build_dataset("toyworld", n=6, shard_size=3, out=str(tmp_path / "tw"), progress=False)
+    source = build_stage({"stage": "images", "path": str(tmp_path / "tw/data/*.parquet"), "image_column": "source_image",
+                          "caption_column": "instruction", "resize": None, "multiple_of": 1})
+    rows = source.generate(_ctx(0, made.rows))
+    assert len(rows) == made.rows and all(r.ok for r in rows) and rows[0].image("source").size == (64, 64)
+    assert rows[0].meta["input_caption"]
+
+
 def test_demo_scenes_have_captions_and_boxes():
     rows = build_stage({"stage": "images", "demo_size": 64, "resize": None}).generate(_ctx(0, 2))
     meta = rows[0].meta

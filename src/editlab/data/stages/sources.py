@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import io
 import json
+import posixpath
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,32 +29,96 @@ from editlab.errors import EditlabError
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 
 
-@functools.lru_cache(maxsize=4)
-def read_table(path: str, columns: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
-    """Rows of a .txt (one value per line, column 'text'), .jsonl, .json, .csv or .parquet file (any fsspec URL)."""
-    import fsspec
+TABLE_SUFFIXES = (".parquet", ".jsonl", ".json", ".csv", ".txt")
 
-    lower = path.lower()
-    try:
-        if lower.endswith(".parquet"):
+
+class TableRows:
+    """Rows of a listing, read a shard at a time.
+
+    Parquet (one file or a glob, e.g. `hf://datasets/org/name/data/*.parquet`) is indexed from file
+    metadata and only the row groups a shard needs are read, so a million-row listing costs a
+    shard's worth of memory. Text formats (.txt: one value per line in column 'text'; .jsonl,
+    .json, .csv) are small and read whole.
+    """
+
+    def __init__(self, path: str):
+        import fsspec
+
+        self.path = path
+        self.fs, root = fsspec.core.url_to_fs(path)
+        self.protocol = self.fs.protocol[0] if isinstance(self.fs.protocol, tuple) else self.fs.protocol
+        if any(ch in root for ch in "*?["):
+            self.files = sorted(self.fs.glob(root))
+            if not self.files:
+                raise EditlabError(f"{path}: no file matches; check the pattern")
+        elif self.fs.exists(root):
+            self.files = [root]
+        else:
+            raise EditlabError(f"{path}: file not found; check the source path")
+        self.parquet = all(f.lower().endswith(".parquet") for f in self.files)
+        self._rows: list[dict[str, Any]] | None = None
+        self._groups: list[tuple[str, int, int, int]] = []  # (file, row group, first row, rows)
+        if self.parquet:
             import pyarrow.parquet as pq
 
-            with fsspec.open(path, "rb") as handle:
-                return pq.read_table(handle, columns=list(columns) if columns else None).to_pylist()
-        with fsspec.open(path, "rt", encoding="utf-8") as handle:
-            text = handle.read()
-    except FileNotFoundError:
-        raise EditlabError(f"{path}: file not found; check the source path") from None
-    if lower.endswith(".jsonl"):
-        return [json.loads(line) for line in text.splitlines() if line.strip()]
-    if lower.endswith(".json"):
-        data = json.loads(text)
-        return data if isinstance(data, list) else data.get("rows", [])
-    if lower.endswith(".csv"):
-        import csv
+            first = 0
+            for name in self.files:
+                with self.fs.open(name, "rb") as handle:
+                    meta = pq.ParquetFile(handle).metadata
+                for group in range(meta.num_row_groups):
+                    rows = meta.row_group(group).num_rows
+                    self._groups.append((name, group, first, rows))
+                    first += rows
+            self.length = first
+        else:
+            self._rows = [row for name in self.files for row in self._read_text(name)]
+            self.length = len(self._rows)
 
-        return list(csv.DictReader(io.StringIO(text)))
-    return [{"text": line.strip()} for line in text.splitlines() if line.strip()]
+    def _read_text(self, name: str) -> list[dict[str, Any]]:
+        with self.fs.open(name, "rt", encoding="utf-8") as handle:
+            text = handle.read()
+        lower = name.lower()
+        if lower.endswith(".jsonl"):
+            return [json.loads(line) for line in text.splitlines() if line.strip()]
+        if lower.endswith(".json"):
+            data = json.loads(text)
+            return data if isinstance(data, list) else data.get("rows", [])
+        if lower.endswith(".csv"):
+            import csv
+
+            return list(csv.DictReader(io.StringIO(text)))
+        return [{"text": line.strip()} for line in text.splitlines() if line.strip()]
+
+    def __len__(self) -> int:
+        return self.length
+
+    def slice(self, start: int, stop: int) -> list[dict[str, Any]]:
+        stop = min(stop, self.length)
+        if self._rows is not None:
+            return self._rows[start:stop]
+        import pyarrow.parquet as pq
+
+        rows: list[dict[str, Any]] = []
+        for name, group, first, count in self._groups:
+            if first + count <= start or first >= stop:
+                continue
+            with self.fs.open(name, "rb") as handle:
+                table = pq.ParquetFile(handle).read_row_group(group)
+            rows.extend(table.slice(max(0, start - first), min(count, stop - first) - max(0, start - first)).to_pylist())
+        return rows
+
+    def resolve(self, value: str) -> str:
+        """An image path from the listing: relative paths are relative to the listing's folder."""
+        if "://" in value or value.startswith("/"):
+            return value
+        base = posixpath.dirname(self.files[0])
+        path = posixpath.join(base, value)
+        return path if self.protocol in ("file", "local") else f"{self.protocol}://{path}"
+
+
+@functools.lru_cache(maxsize=4)
+def open_rows(path: str) -> TableRows:
+    return TableRows(path)
 
 
 @dataclass
@@ -65,13 +130,13 @@ class CaptionSource(SourceStage):
     column: str = "caption"
 
     def generate(self, ctx: ShardContext) -> list[Sample]:
-        rows = read_table(self.path) if self.path else None
+        rows = open_rows(self.path).slice(ctx.start, ctx.stop) if self.path else None
         samples = []
         for index in range(ctx.start, ctx.stop):
             if rows is None:
                 caption = builtin_caption(ctx.rng("caption", index))
-            elif index < len(rows):
-                row = rows[index]
+            elif index - ctx.start < len(rows):
+                row = rows[index - ctx.start]
                 caption = str(row.get(self.column, row.get("text", "")))
             else:
                 break  # fewer captions than n: the job simply ends early
@@ -134,22 +199,12 @@ def fit_image(image: Image.Image, short_side: int | None, multiple_of: int) -> I
 
 
 @functools.lru_cache(maxsize=4)
-def _listing(path: str, image_column: str) -> list[dict[str, Any]]:
+def _image_folder(path: str, image_column: str) -> list[dict[str, Any]]:
     import fsspec
 
-    if path.lower().endswith((".jsonl", ".json", ".csv", ".parquet", ".txt")):
-        rows = read_table(path)
-        base = path.rsplit("/", 1)[0] if "/" in path else "."
-        for row in rows:  # relative image paths are relative to the listing file
-            value = row.get(image_column) if image_column in row else row.get("text")
-            if isinstance(value, str) and "://" not in value and not value.startswith("/"):
-                row[image_column] = f"{base}/{value}"
-            elif isinstance(value, str):
-                row[image_column] = value
-        return rows
     fs, root = fsspec.core.url_to_fs(path)
     if not fs.isdir(root):
-        raise EditlabError(f"{path}: not a folder or a .jsonl/.csv/.parquet/.txt listing of images")
+        raise EditlabError(f"{path}: not a folder or a listing of images ({', '.join(TABLE_SUFFIXES)})")
     files = sorted(p for p in fs.find(root) if p.lower().endswith(IMAGE_SUFFIXES))
     protocol = fs.protocol[0] if isinstance(fs.protocol, tuple) else fs.protocol
     prefix = "" if protocol in ("file", "local") else f"{protocol}://"
@@ -158,8 +213,9 @@ def _listing(path: str, image_column: str) -> list[dict[str, Any]]:
 
 @dataclass
 class ImageSource(SourceStage):
-    """Anchor images. `path`: a folder (sorted recursively), or a listing with `image_column` (path or
-    HF image struct) and `caption_column`. Without `path`: procedural demo scenes."""
+    """Anchor images. `path`: a folder (sorted recursively), or a listing (.jsonl/.csv/.txt, or parquet
+    files / a parquet glob such as a Hugging Face dataset's shards) with `image_column` (a path, or an
+    HF image struct with bytes) and `caption_column`. Without `path`: procedural demo scenes."""
 
     name = "images"
     path: str | None = None
@@ -172,15 +228,27 @@ class ImageSource(SourceStage):
 
     tiny_overrides = {"resize": 32, "demo_size": 32, "multiple_of": 8, "min_short_side": 0}
 
+    def _rows(self, ctx: ShardContext) -> list[dict[str, Any]] | None:
+        if not self.path:
+            return None
+        if self.path.lower().endswith(TABLE_SUFFIXES) or any(ch in self.path for ch in "*?["):
+            table = open_rows(self.path)
+            rows = table.slice(ctx.start, ctx.stop)
+            for row in rows:
+                value = row.get(self.image_column, row.get("text"))
+                row[self.image_column] = table.resolve(value) if isinstance(value, str) else value
+            return rows
+        return _image_folder(self.path, self.image_column)[ctx.start:ctx.stop]
+
     def generate(self, ctx: ShardContext) -> list[Sample]:
-        rows = _listing(self.path, self.image_column) if self.path else None
+        rows = self._rows(ctx)
         samples = []
         for index in range(ctx.start, ctx.stop):
-            if rows is not None and index >= len(rows):
+            if rows is not None and index - ctx.start >= len(rows):
                 break
             sample = Sample(id=ctx.item_id(index))
             try:
-                self._fill(sample, rows[index] if rows is not None else None, ctx, index)
+                self._fill(sample, rows[index - ctx.start] if rows is not None else None, ctx, index)
             except Exception as exc:
                 sample.fail(self.name, exc)
             samples.append(sample)
