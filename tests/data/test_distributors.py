@@ -55,17 +55,3 @@ def test_unknown_distributor(tmp_path):
     with pytest.raises(EditlabError, match="choose one of: local, ray"):
         build_dataset("toyworld", n=2, out=str(tmp_path), distributor="spark")
 
-
-def test_local_workers_get_one_gpu_each(tmp_path, monkeypatch):
-    import json
-
-    from editlab.data.distributors import visible_gpus
-
-    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "5,6")
-    assert visible_gpus() == ["5", "6"]
-    build_dataset("toyworld", n=8, shard_size=1, out=str(tmp_path), progress=False, processes=2)
-    seen = {json.loads(p.read_text())["worker"]["cuda_visible_devices"]
-            for p in (tmp_path / "stages/01-toyworld-render").glob("*.stats.json")}
-    assert seen <= {"5", "6"} and seen
-    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
-    assert visible_gpus() == []

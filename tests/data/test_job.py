@@ -126,11 +126,20 @@ def test_fsspec_memory_filesystem(tmp_path):
     assert rows and rows[0].image("source").size == (64, 64)
 
 
-def test_two_worker_processes_give_the_same_bytes(tmp_path):
+def test_two_worker_processes_give_the_same_bytes_and_one_gpu_each(tmp_path, monkeypatch):
+    from editlab.data.distributors import visible_gpus
+
     one = build_dataset("toyworld", n=8, shard_size=2, out=str(tmp_path / "one"), progress=False)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "5,6")  # workers get one each, round-robin
+    assert visible_gpus() == ["5", "6"]
     two = build_dataset("toyworld", n=8, shard_size=2, out=str(tmp_path / "two"), progress=False, processes=2)
     assert one.rows == two.rows
     assert _digests(tmp_path / "one") == _digests(tmp_path / "two")
+    seen = {json.loads(p.read_text())["worker"]["cuda_visible_devices"]
+            for p in (tmp_path / "two/stages/01-toyworld-render").glob("*.stats.json")}
+    assert seen and seen <= {"5", "6"}
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    assert visible_gpus() == []
 
 
 def test_failures_become_data(tmp_path):
