@@ -49,14 +49,18 @@ def toyworld_throughput(distributor: str, processes: int, n: int, shard_size: in
     with get_distributor(distributor, processes=processes) as runner:
         Job(spec("warmup", shard_size * processes), runner, progress=False).run()  # workers spawned and warm
         startup = time.perf_counter() - started
+        load_before = os.getloadavg()[0]
         for rep in range(repeat):  # best of `repeat`: the machine may be shared
             began = time.perf_counter()
             result = Job(spec(f"timed-{rep}", n), runner, progress=False).run()
             times.append(time.perf_counter() - began)
+        load_after = os.getloadavg()[0]
     seconds = min(times)
     return {"distributor": distributor, "workers": processes, "items": n, "pairs": result.rows,
             "shards": -(-n // shard_size), "seconds": round(seconds, 3), "pairs_per_second": round(result.rows / seconds, 2),
-            "all_seconds": [round(t, 3) for t in times], "startup_and_warmup_seconds": round(startup, 3)}
+            "all_seconds": [round(t, 3) for t in times], "startup_and_warmup_seconds": round(startup, 3),
+            # 1-minute load average around the timed runs: other people's jobs on a shared machine show here
+            "load_average": [round(load_before, 2), round(load_after, 2)]}
 
 
 def small_clip(folder: Path) -> str:
@@ -156,10 +160,12 @@ def main() -> int:
                     "torch": torch.__version__, "omp_num_threads": os.environ.get("OMP_NUM_THREADS")},
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    print("| toyworld | workers | pairs | seconds | pairs/s | speed-up | start-up s |\n|---|---|---|---|---|---|---|")
+    print("| toyworld | workers | pairs | seconds | pairs/s | speed-up | start-up s | load avg |\n"
+          "|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['distributor']} | {r['workers']} | {r['pairs']} | {r['seconds']:.2f} | {r['pairs_per_second']:.1f} | "
-              f"{r['speedup_vs_1_worker']:.2f}x | {r['startup_and_warmup_seconds']:.1f} |")
+              f"{r['speedup_vs_1_worker']:.2f}x | {r['startup_and_warmup_seconds']:.1f} | "
+              f"{r['load_average'][0]:.1f}-{r['load_average'][1]:.1f} |")
     print(f"\n| clip-filter ({clip['images']} images) | seconds | images/s |\n|---|---|---|")
     print(f"| one at a time | {clip['one_at_a_time']['seconds']:.2f} | {clip['one_at_a_time']['images_per_second']:.1f} |")
     print(f"| batched (32) | {clip['batched_32']['seconds']:.2f} | {clip['batched_32']['images_per_second']:.1f} |")
