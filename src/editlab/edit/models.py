@@ -135,22 +135,25 @@ def _resolve_folder(spec: str, folder: Path, origin: str = "local") -> ModelSour
         )
     index = _read_json(index_file, spec)
     unet_config = _read_json(folder / "unet" / "config.json", spec) if (folder / "unet" / "config.json").is_file() else None
-    return _from_index(spec, index, unet_config, origin=origin, location=str(folder), revision=None)
+    vae_config = _read_json(folder / "vae" / "config.json", spec) if (folder / "vae" / "config.json").is_file() else {}
+    return _from_index(spec, index, unet_config, origin=origin, location=str(folder), revision=None,
+                       latent_channels=int(vae_config.get("latent_channels", 4)))
 
 
 def _from_index(spec: str, index: dict, unet_config: dict | None, *, origin: str, location: str,
-                revision: str | None) -> ModelSource:
+                revision: str | None, latent_channels: int = 4) -> ModelSource:
     pipeline_class = str(index.get("_class_name", ""))
     in_channels = int(unet_config["in_channels"]) if unet_config and "in_channels" in unet_config else None
     details = {"unet_in_channels": in_channels} if in_channels is not None else {}
-    if in_channels is not None and in_channels < 8 and "unet" in index:
-        raise _wrong_kind(spec, in_channels)
+    # an editing UNet sees the noisy latent and the image latent (and maybe a mask): 2x the VAE's channels
+    if in_channels is not None and in_channels < 2 * latent_channels and "unet" in index:
+        raise _wrong_kind(spec, in_channels, latent_channels)
     if pipeline_class in IP2P_PIPELINES:
         kind = "ip2p"
     elif pipeline_class in SDXL_IP2P_PIPELINES:
         kind = "sdxl-ip2p"
     elif pipeline_class in NOT_EDITING_PIPELINES:
-        if in_channels in (8, 9) and pipeline_class == "StableDiffusionPipeline":
+        if in_channels in (2 * latent_channels, 2 * latent_channels + 1) and pipeline_class == "StableDiffusionPipeline":
             kind = "ip2p"  # an IP2P UNet saved under the text-to-image class name
         else:
             raise EditlabError(
@@ -165,11 +168,11 @@ def _from_index(spec: str, index: dict, unet_config: dict | None, *, origin: str
                        revision=revision, details=details)
 
 
-def _wrong_kind(spec: str, in_channels: int) -> EditlabError:
+def _wrong_kind(spec: str, in_channels: int, latent_channels: int = 4) -> EditlabError:
     return EditlabError(
         f"model {spec!r} has a UNet with {in_channels} input channels: a text-to-image checkpoint, not an "
-        "InstructPix2Pix editing model (8 input channels: noisy latent + image latent); use an editing "
-        "checkpoint such as timbrooks/instruct-pix2pix"
+        f"InstructPix2Pix editing model ({2 * latent_channels} input channels: noisy latent + image latent); "
+        "use an editing checkpoint such as timbrooks/instruct-pix2pix"
     )
 
 
@@ -256,9 +259,16 @@ def _resolve_hub(repo_id: str, revision: str | None) -> ModelSource:
         unet_config = json.loads(Path(hub.hf_hub_download(repo_id, "unet/config.json", revision=revision)).read_text())
     except Exception:  # noqa: BLE001 - pipelines without a UNet (Flux, Qwen) have none
         unet_config = None
+    latent_channels = 4
+    if unet_config is not None:
+        try:
+            vae_config = json.loads(Path(hub.hf_hub_download(repo_id, "vae/config.json", revision=revision)).read_text())
+            latent_channels = int(vae_config.get("latent_channels", 4))
+        except Exception:  # noqa: BLE001 - keep SD's 4 latent channels when the VAE config is absent
+            pass
     commit = snapshot.name if re.fullmatch(r"[0-9a-f]{40}", snapshot.name) else revision
     return _from_index(repo_id, _read_json(index_path, repo_id), unet_config, origin="hub", location=repo_id,
-                       revision=commit)
+                       revision=commit, latent_channels=latent_channels)
 
 
 # ---------------------------------------------------------------------------------------- fingerprint
