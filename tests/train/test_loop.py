@@ -112,3 +112,18 @@ def test_exact_resume_after_sigkill(tmp_path, shard_dir, vocab_file):
     assert sorted(after) == list(range(1, steps + 1))
     for step, loss in enumerate(reference.losses, start=1):
         assert after[step] == pytest.approx(loss, abs=1e-6), f"step {step} differs after resume (killed at {killed_at})"
+
+
+def test_export_only_reexports_the_latest_checkpoint(tmp_path, shard_dir, vocab_file):
+    overrides = tiny_overrides(tmp_path, shard_dir, vocab_file, max_steps=2)
+    train(load_config(None, overrides), log=lambda _: None)
+    from editlab.cli.main import main
+
+    argv = ["train", "--export-only"]
+    for key, value in {**overrides, "inference_scheduler": "ddim", "export_dir": str(tmp_path / "out")}.items():
+        argv += [f"--{key}", json.dumps(value) if isinstance(value, (list, dict, bool)) else str(value)]
+    assert main(argv) == 0
+    index = json.loads((tmp_path / "out" / "model_index.json").read_text())
+    assert index["scheduler"] == ["diffusers", "DDIMScheduler"]
+    assert losses_of(tmp_path / "run") == {1: pytest.approx(losses_of(tmp_path / "run")[1]), 2: pytest.approx(
+        losses_of(tmp_path / "run")[2])}  # the run's log is untouched

@@ -18,12 +18,16 @@ def register(subparsers) -> None:
         [
             "editlab train --config configs/train/tiny.yaml --max_steps 50 --output_dir runs/tiny",
             "editlab train --config configs/train/tiny.yaml --output_dir runs/tiny --resume",
+            "editlab train --config configs/train/tiny.yaml --output_dir runs/tiny --export-only --inference_scheduler ddim",
             "editlab train --config configs/train/toyworld.yaml     # the shipped toyworld model",
             "accelerate launch -m editlab train --config configs/train/sd15-ip2p.yaml   # many GPUs",
         ],
     )
+    parser.allow_abbrev = False  # "--export false" is the config key, not an abbreviation of --export-only
     parser.add_argument("--config", help="YAML config file (configs/train/*.yaml)")
     parser.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    parser.add_argument("--export-only", action="store_true",
+                        help="export the run's latest checkpoint (to export_dir) without training")
     parser.set_defaults(func=run, overrides=[])
     _collect_overrides(parser)
     parser.epilog = (
@@ -64,6 +68,12 @@ def run(args) -> int:
     from editlab.train.loop import train
 
     set_thread_env()
+    if args.export_only:
+        from editlab.train.loop import Trainer
+
+        folder = Trainer(config).export_checkpoint()
+        print(f"exported {folder}")
+        return 0
     result = train(config)
     print(f"trained {result.steps} steps; outputs in {result.output_dir}"
           + (f"; model in {result.export_dir}" if result.export_dir else ""))

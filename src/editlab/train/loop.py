@@ -47,13 +47,17 @@ class TrainState:
 
     step: int = 0
     samples_seen: int = 0
-    seconds: float = 0.0
+    seconds: float = 0.0  # training loop time
+    wall_seconds: float = 0.0  # the whole run's wall-clock time (set-up, data, VAE, training)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"step": self.step, "samples_seen": self.samples_seen, "seconds": self.seconds}
+        return {"step": self.step, "samples_seen": self.samples_seen, "seconds": self.seconds,
+                "wall_seconds": self.wall_seconds}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.step, self.samples_seen, self.seconds = int(state["step"]), int(state["samples_seen"]), float(state["seconds"])
+        # a checkpoint written before wall time was recorded: assume set-up cost nothing
+        self.wall_seconds = float(state.get("wall_seconds", self.seconds))
 
 
 @dataclass
@@ -459,9 +463,11 @@ class Trainer:
         window: dict[str, list[float]] = defaultdict(list)
         started = time.time() - self.state.seconds
         self.stopped_early = False
+        # the budget counts the whole run: this process's wall time plus what earlier (killed) runs spent
+        self.wall_seconds_before = self.state.wall_seconds
         while self.state.step < cfg.max_steps:
-            if cfg.time_budget_minutes and time.time() - self.run_started + self.state.seconds > 60 * cfg.time_budget_minutes \
-                    and self.state.step > 0:
+            if cfg.time_budget_minutes and self.state.step > 0 and \
+                    self.wall_seconds_before + time.time() - self.run_started > 60 * cfg.time_budget_minutes:
                 self.stopped_early = True
                 self.log(f"time budget of {cfg.time_budget_minutes} min reached at step {self.state.step}; stopping")
                 self.save_checkpoint()
@@ -470,6 +476,7 @@ class Trainer:
             self.state.step += 1
             self.state.samples_seen += self.global_batch * cfg.gradient_accumulation_steps
             self.state.seconds = time.time() - started
+            self.state.wall_seconds = self.wall_seconds_before + time.time() - self.run_started
             losses.append(result["loss"])
             for task, value in result["task_loss"].items():
                 window[task].append(value)
@@ -494,6 +501,17 @@ class Trainer:
         if cfg.report_to:
             self.accelerator.end_training()
         return TrainResult(self.out, self.state.step, export_dir, losses, {"vae": self.vae_stats})
+
+    def export_checkpoint(self) -> Path | None:
+        """Export the latest checkpoint without training (e.g. again, with another inference scheduler)."""
+        self.run_started = time.time()
+        self.config.resume = True
+        self.config.cache = False  # nothing to train: no latents needed
+        self.setup()
+        if latest_checkpoint(self.checkpoints) is None:
+            raise EditlabError(f"no checkpoint in {self.checkpoints} to export; train first")
+        self._maybe_resume()
+        return self._export(self._make_evaluator())
 
     # ----- evaluation and export ---------------------------------------------------------
 
@@ -534,7 +552,8 @@ class Trainer:
             return None
         start = time.time()
         report = evaluator.evaluate(self._pipeline())
-        record = {"step": self.state.step, "eval": report, "eval_seconds": round(time.time() - start, 1)}
+        record = {"step": self.state.step, "eval": report, "eval_seconds": round(time.time() - start, 1),
+                  "scheduler": self.config.inference_scheduler}
         self.metrics.write(record)
         per_task = report["per_task"] or report["per_task_l1"]
         self.log(f"eval step {self.state.step}: success {report['success']:.3f} l1 {report['l1']:.4f} "
@@ -550,11 +569,16 @@ class Trainer:
         pipeline = self._pipeline()
         history = self.metrics.read()
         evals = [r for r in history if "eval" in r]
+        if evaluator is not None and not (evals and evals[-1]["step"] == self.state.step
+                                          and evals[-1].get("scheduler") == self.config.inference_scheduler):
+            self._evaluate(evaluator)  # the card reports the exported weights with the exported sampler
+            history = self.metrics.read()
+            evals = [r for r in history if "eval" in r]
         export_dir = Path(self.config.export_dir) if getattr(self.config, "export_dir", None) else self.out / "model"
         export_model(pipeline, export_dir, config=self.config, history=history,
                      final_eval=evals[-1]["eval"] if evals else None, extra={"vae": self.vae_stats,
                      "stopped_early_by_time_budget": getattr(self, "stopped_early", False),
-                     "wall_minutes": round((time.time() - self.run_started) / 60, 1),
+                     "wall_minutes": round(self.state.wall_seconds / 60, 1),
                      "mixed_precision": self.mixed_precision, "num_processes": self.accelerator.num_processes,
                      "examples": len(self.source), "data_name": self.source.name})
         self.log(f"exported {export_dir}")
