@@ -48,7 +48,7 @@ class DiffusersEditor(Editor):
         import torch
         from diffusers import StableDiffusionInstructPix2PixPipeline
 
-        self.pipeline = StableDiffusionInstructPix2PixPipeline.from_pretrained(folder, torch_dtype=torch.float32)
+        self.pipeline = StableDiffusionInstructPix2PixPipeline.from_pretrained(folder, dtype=torch.float32)
         self.pipeline.set_progress_bar_config(disable=True)
         self.folder, self.steps, self.batch_size = folder, steps, batch_size
         self.guidance_scale, self.image_guidance_scale = guidance_scale, image_guidance_scale
