@@ -7,7 +7,7 @@ EXTRAS ?= edit,data,train,bench,dev
 STAMP  := $(VENV)/.installed-$(EXTRAS)
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: install demo test test-fast bench lint clean
+.PHONY: install demo test bench lint clean
 
 install: $(STAMP)
 

@@ -105,18 +105,13 @@ def run_single_turn(editor, oracle, examples) -> tuple[dict, float]:
 def run_episodes(editor, oracle, episodes) -> dict:
     from editlab.session import EditSession
     from editlab.toyworld.episodes import score_episode
+    from editlab.toyworld.play import play_episode
 
     by_kind, results = defaultdict(list), []
     with tempfile.TemporaryDirectory() as tmp:
         for k, episode in enumerate(episodes):
             session = EditSession.create(Path(tmp) / f"ep{k}", episode.turns[0].source, editor=editor, seed=SEED + k)
-            version_of_turn = {0: session.root.id}
-            outputs = []
-            for t, turn in enumerate(episode.turns, start=1):
-                session.checkout(version_of_turn[turn.meta["parent_turn"]])
-                version = session.edit(turn.meta.get("editor_instruction") or turn.instruction)
-                version_of_turn[t] = version.id
-                outputs.append(session.image(version))
+            outputs = play_episode(episode, session)
             result = score_episode(episode, outputs, oracle)
             results.append(result)
             by_kind[episode.kind].append(result["success"])

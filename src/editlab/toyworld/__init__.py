@@ -41,6 +41,7 @@ _LAZY = {
     "generate_episode": "editlab.toyworld.episodes:generate_episode",
     "EPISODE_KINDS": "editlab.toyworld.episodes:EPISODE_KINDS",
     "score_episode": "editlab.toyworld.episodes:score_episode",
+    "play_episode": "editlab.toyworld.play:play_episode",
     "contact_sheet": "editlab.toyworld.sheet:contact_sheet",
     "save_example": "editlab.toyworld.files:save_example",
     "load_example": "editlab.toyworld.files:load_example",
