@@ -13,8 +13,7 @@ caching every finished call so a rerun resumes.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from editlab._lazy import lazy_exports
 
 _LAZY = {
     "run_benchmark": "editlab.bench.harness:run_benchmark",
@@ -29,8 +28,4 @@ _LAZY = {
 __all__ = list(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module 'editlab.bench' has no attribute {name!r}")
-    module, attr = _LAZY[name].split(":")
-    return getattr(importlib.import_module(module), attr)
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals(), __all__)

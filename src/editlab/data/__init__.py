@@ -10,8 +10,7 @@ Importing this package is light; stages import torch and friends only when they 
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from editlab._lazy import lazy_exports
 
 _LAZY = {
     "build_dataset": "editlab.data.api:build_dataset",
@@ -31,11 +30,4 @@ _LAZY = {
 __all__ = list(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    target = _LAZY.get(name)
-    if target is None:
-        raise AttributeError(f"module 'editlab.data' has no attribute {name!r}")
-    module, attr = target.split(":")
-    value = getattr(importlib.import_module(module), attr)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals(), __all__)

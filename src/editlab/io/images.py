@@ -12,7 +12,6 @@ import io
 import os
 import warnings
 from pathlib import Path
-from typing import Union
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -20,7 +19,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from editlab.errors import EditlabError
 from editlab.io.atomic import atomic_write
 
-ImageInput = Union[str, os.PathLike, bytes, io.BytesIO, Image.Image, np.ndarray]
+ImageInput = str | os.PathLike | bytes | io.BytesIO | Image.Image | np.ndarray
 
 #: Default pixel-count limit (width*height): large enough for 8K photos, small enough to refuse
 #: decompression bombs. Override per call or with the EDITLAB_MAX_PIXELS environment variable.

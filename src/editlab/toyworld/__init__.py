@@ -21,9 +21,7 @@ instructions (text -> edit), sheet (contact sheets).
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from editlab._lazy import lazy_exports
 from editlab.toyworld.edits import GLOBAL_TASKS, TOYWORLD_TASKS, Edit, apply_edit, sample_edit
 from editlab.toyworld.generate import generate_example, generate_examples, make_example
 from editlab.toyworld.grammar import FAMILIES, SPLITS, family_names, realise, tokenize, vocabulary
@@ -56,15 +54,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    target = _LAZY.get(name)
-    if target is None:
-        raise AttributeError(f"module 'editlab.toyworld' has no attribute {name!r}")
-    module_name, attr = target.split(":")
-    value = getattr(importlib.import_module(module_name), attr)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals(), __all__)
