@@ -33,6 +33,10 @@ def test_typed_values_lists_and_maps():
     (["--mixed_precision", "fp8"], "choose one of"),
     (["--conditioning_dropout", "0.5"], "[0, 1/3]"),
     (["--lmtl", "gradnorm"], "needs task_groups"),
+    (["--unet_init", "identity"], "needs prediction_type: sample"),
+    (["--unet_init", "identity", "--prediction_type", "sample", "--model", "org/sd"], "built from scratch"),
+    (["--unet_init", "zeros"], "choose default or identity"),
+    (["--timestep_bias_power", "0"], "must be > 0"),
 ])
 def test_bad_values_are_one_line_errors(argv, message):
     with pytest.raises(EditlabError) as info:

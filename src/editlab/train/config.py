@@ -52,6 +52,9 @@ class TrainConfig:
     #: = edit anywhere, for free-form examples without a mask)
     mask_conditioning: bool = False
     prediction_type: str | None = None
+    #: "identity": a preset UNet starts out returning its source image (x0-prediction only; see
+    #: editlab.train.identity_init), so a short run learns the change instead of the copy
+    unet_init: str = "default"
 
     # --- data --------------------------------------------------------------------------------
     #: sources: editlab shard folders/files, HF dataset ids or folders, .tar files/globs, "toyworld"
@@ -78,6 +81,8 @@ class TrainConfig:
     # --- the IP2P recipe ---------------------------------------------------------------------
     #: each of: drop text only, drop image only, drop both (one uniform draw per example)
     conditioning_dropout: float = 0.05
+    #: timesteps drawn as T * u**(1/p): p > 1 trains more on high noise, where an edit is decided
+    timestep_bias_power: float = 1.0
 
     # --- optimisation ------------------------------------------------------------------------
     seed: int = 0
@@ -152,6 +157,14 @@ class TrainConfig:
                 raise bad(name, "must be at least 1")
         if self.max_steps < 0:
             raise bad("max_steps", "must be >= 0")
+        if self.unet_init not in ("default", "identity"):
+            raise bad("unet_init", "choose default or identity")
+        if self.unet_init == "identity" and self.prediction_type != "sample":
+            raise bad("unet_init", "identity init needs prediction_type: sample (the UNet then outputs the image)")
+        if self.unet_init == "identity" and not self.model.startswith("preset:"):
+            raise bad("unet_init", "identity init is for models built from scratch (model: preset:NAME)")
+        if self.timestep_bias_power <= 0:
+            raise bad("timestep_bias_power", "must be > 0 (1 = uniform timesteps)")
         if self.resolution % 8:
             raise bad("resolution", "must be a multiple of 8")
         if self.export_dtype not in ("fp16", "fp32", "bf16"):

@@ -38,6 +38,7 @@ from editlab.train.recipe import (
     conditioning_dropout,
     diffusion_target,
     mask_to_latent,
+    sample_timesteps,
 )
 
 
@@ -353,8 +354,8 @@ class Trainer:
         noise_for_sample = torch.randn(target_mean.shape, generator=generator, device=self.device)
         latents = (target_mean + target_std * noise_for_sample) * self.scaling_factor
         noise = torch.randn(latents.shape, generator=generator, device=self.device)
-        timesteps = torch.randint(0, self.noise_scheduler.config.num_train_timesteps, (bsz,), generator=generator,
-                                  device=self.device)
+        timesteps = sample_timesteps(self.noise_scheduler.config.num_train_timesteps, bsz, cfg.timestep_bias_power,
+                                     generator, self.device)
         noisy = self.noise_scheduler.add_noise(latents, noise, timesteps)
         drop_text, drop_image = conditioning_dropout(bsz, cfg.conditioning_dropout, generator, self.device)
         text, null_text = self._encode_text(batch)

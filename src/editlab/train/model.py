@@ -12,6 +12,7 @@ from pathlib import Path
 from editlab.errors import EditlabError, require
 from editlab.models.components import Components, resolve_spec
 from editlab.train.config import TrainConfig
+from editlab.train.identity_init import init_unet_as_identity
 from editlab.train.recipe import widen_conv_in
 
 
@@ -38,8 +39,11 @@ def build_from_preset(config: TrainConfig) -> Components:
         spec = resolve_spec(name, **overrides)
     except TypeError as exc:
         raise EditlabError(f"model_overrides: {exc}; see editlab.models.ComponentSpec for the fields") from None
-    return build_components(spec, vocabulary=load_vocabulary(config.vocabulary), image_size=config.resolution,
-                            seed=config.seed)
+    parts = build_components(spec, vocabulary=load_vocabulary(config.vocabulary), image_size=config.resolution,
+                             seed=config.seed)
+    if config.unet_init == "identity":
+        init_unet_as_identity(parts.unet, parts.vae.config.latent_channels)
+    return parts
 
 
 def load_pretrained(config: TrainConfig) -> Components:

@@ -83,6 +83,16 @@ def mask_to_latent(mask, latent_size: tuple[int, int]):
     return torch.nn.functional.interpolate(mask, size=latent_size, mode="area")
 
 
+def sample_timesteps(num_train_timesteps: int, batch_size: int, bias_power: float = 1.0, generator: Any = None,
+                     device: Any = "cpu"):
+    """Training timesteps: uniform (power 1, the IP2P recipe) or T * u**(1/power), biased to high noise."""
+    torch = require("torch", "train")
+    if bias_power == 1.0:
+        return torch.randint(0, num_train_timesteps, (batch_size,), generator=generator, device=device)
+    u = torch.rand(batch_size, generator=generator, device=device)
+    return (u ** (1.0 / bias_power) * num_train_timesteps).long().clamp_(max=num_train_timesteps - 1)
+
+
 def diffusion_target(noise_scheduler: Any, latents, noise, timesteps):
     """What the UNet learns to predict: the noise (epsilon), the velocity (v) or the clean latent (sample)."""
     kind = noise_scheduler.config.prediction_type
