@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 from bench_helpers import random_image
@@ -13,6 +11,7 @@ from editlab.bench.judges import DummyBackend, JudgeItem, OpenAIBackend, get_jud
 from editlab.bench.judges.backends import TransformersBackend, get_backend
 from editlab.bench.judges.base import AnswerFormatError
 from editlab.errors import EditlabError
+from editlab.testing import LocalServer
 
 ITEM = JudgeItem(random_image(1, (16, 16)), random_image(2, (16, 16)), "add a hat", task="add")
 
@@ -89,44 +88,24 @@ def test_backend_specs():
 
 # ---- the OpenAI-compatible backend against a local HTTP server ----------------------------------
 
-class _Server:
+class _Server(LocalServer):
+    """A chat-completions endpoint answering from a list of (status, payload), or from a function."""
+
     def __init__(self, replies):
         self.replies = replies if callable(replies) else list(replies)
         self.requests = []
-        outer = self
+        super().__init__(self._reply)
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 - http.server API
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                outer.requests.append({"path": self.path, "body": body, "auth": self.headers.get("Authorization")})
-                if callable(outer.replies):
-                    status, payload = outer.replies(body)
-                else:
-                    status, payload = outer.replies.pop(0) if outer.replies else (500, {})
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = HTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+    def _reply(self, request):
+        body = request.json()
+        self.requests.append({"path": request.path, "body": body, "auth": request.headers.get("Authorization")})
+        if callable(self.replies):
+            return self.replies(body)
+        return self.replies.pop(0) if self.replies else (500, {})
 
     @property
     def url(self):
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        return super().url + "/v1"
 
 
 def _completion(content, refusal=None, finish="stop"):

@@ -4,8 +4,6 @@ random transformers LM built in code."""
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 from PIL import Image
@@ -13,48 +11,28 @@ from PIL import Image
 from editlab.data.backends.chat import parse_json_object
 from editlab.data.sample import Sample
 from editlab.data.stage import build_stage
+from editlab.testing import LocalServer
 
 GOOD = '```json\n{"instruction": "make it snowy", "output_caption": "a cat in the snow", "task": "environment"}\n```'
 
 
-class FakeEndpoint:
-    """A /v1/chat/completions server answering from a list; records every request body."""
+class FakeEndpoint(LocalServer):
+    """A /v1/chat/completions server answering from a list (an int is an HTTP error status)."""
 
     def __init__(self, answers: list[str | int]):
         self.answers, self.requests = list(answers), []
-        endpoint = self
+        super().__init__(self._reply)
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 (http.server API)
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                endpoint.requests.append({"path": self.path, "auth": self.headers.get("Authorization"), **body})
-                answer = endpoint.answers.pop(0) if len(endpoint.answers) > 1 else endpoint.answers[0]
-                if isinstance(answer, int):
-                    self.send_response(answer)
-                    self.end_headers()
-                    self.wfile.write(b'{"error": "no"}')
-                    return
-                payload = json.dumps({"choices": [{"message": {"role": "assistant", "content": answer}}]}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+    @property
+    def url(self):
+        return super().url + "/v1"
 
-            def log_message(self, *args):
-                pass
-
-        self.server = HTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/v1"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
+    def _reply(self, request):
+        self.requests.append({"path": request.path, "auth": request.headers.get("Authorization"), **request.json()})
+        answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+        if isinstance(answer, int):
+            return answer, {"error": "no"}
+        return 200, {"choices": [{"message": {"role": "assistant", "content": answer}}]}
 
 
 def _writer(stage: str, url: str, **extra):

@@ -5,8 +5,6 @@ import email.parser
 import email.policy
 import io
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
@@ -15,62 +13,32 @@ from PIL import Image
 from editlab.edit.masks import mask_from_box
 from editlab.editors import get_editor
 from editlab.errors import EditlabError
+from editlab.testing import LocalServer
 from editlab.types import EditRequest
 
 
-class Server:
+class Server(LocalServer):
+    """An images/edits endpoint that inverts the image, after `failures` errors with `status`."""
+
     def __init__(self, failures=0, status=503, size=None):
         self.failures, self.status, self.size = failures, status, size
         self.requests = []
-        handler = self._handler()
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        super().__init__(self._reply)
 
-    @property
-    def url(self):
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
-
-    def _handler(self):
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
-                    b"Content-Type: " + self.headers["Content-Type"].encode() + b"\r\n\r\n" + body)
-                parts = {p.get_param("name", header="content-disposition"): p.get_payload(decode=True)
-                         for p in message.iter_parts()}
-                server.requests.append({"path": self.path, "auth": self.headers.get("Authorization"), "parts": parts})
-                if len(server.requests) <= server.failures:
-                    self.send_response(server.status)
-                    self.send_header("Retry-After", "0")
-                    self.end_headers()
-                    self.wfile.write(json.dumps({"error": {"message": "busy"}}).encode())
-                    return
-                image = Image.open(io.BytesIO(parts["image"])).convert("RGB")
-                out = Image.fromarray(255 - np.asarray(image))
-                if server.size:
-                    out = out.resize(server.size)
-                buffer = io.BytesIO()
-                out.save(buffer, format="PNG")
-                payload = json.dumps({"data": [{"b64_json": base64.b64encode(buffer.getvalue()).decode()}]}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.end_headers()
-                self.wfile.write(payload)
-
-        return Handler
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+    def _reply(self, request):
+        message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+            b"Content-Type: " + request.headers["Content-Type"].encode() + b"\r\n\r\n" + request.body)
+        parts = {p.get_param("name", header="content-disposition"): p.get_payload(decode=True)
+                 for p in message.iter_parts()}
+        self.requests.append({"path": request.path, "auth": request.headers.get("Authorization"), "parts": parts})
+        if len(self.requests) <= self.failures:
+            return self.status, {"error": {"message": "busy"}}, {"Retry-After": "0"}
+        out = Image.fromarray(255 - np.asarray(Image.open(io.BytesIO(parts["image"])).convert("RGB")))
+        if self.size:
+            out = out.resize(self.size)
+        buffer = io.BytesIO()
+        out.save(buffer, format="PNG")
+        return 200, {"data": [{"b64_json": base64.b64encode(buffer.getvalue()).decode()}]}
 
 
 def test_edit_over_http_with_retries(photo, monkeypatch):
