@@ -78,18 +78,9 @@ class DiffusersEditor(Editor):
 
 
 def score_cases(oracle, examples, outputs) -> dict:
-    per_task, totals = defaultdict(list), defaultdict(float)
-    failures = defaultdict(int)
-    for example, output in zip(examples, outputs, strict=True):
-        result = oracle.score(example, output)
-        per_task[example.task].append(bool(result.success))
-        for name in ("adherence", "quality", "preservation"):
-            totals[name] += getattr(result, name)
-    n = max(1, len(examples))
-    return {"n": len(examples), "success": sum(sum(v) for v in per_task.values()) / n,
-            "per_task": {t: sum(v) / len(v) for t, v in sorted(per_task.items())},
-            **{name: totals[name] / n for name in ("adherence", "quality", "preservation")},
-            "failures": dict(failures)}
+    from editlab.train.evaluate import score  # the trainer's evaluation: one definition of success
+
+    return score(oracle, examples, outputs)
 
 
 def run_single_turn(editor, oracle, examples) -> tuple[dict, float]:

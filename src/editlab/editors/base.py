@@ -40,3 +40,26 @@ class IdentityEditor(Editor):
 
     def edit_batch(self, requests: Sequence[EditRequest]) -> list[Image.Image]:
         return [request.image.convert("RGB").copy() for request in requests]
+
+
+def model_provenance(editor: Any) -> dict[str, Any]:
+    """What identifies a model-backed editor's outputs: the model spec, its weights' hash, library versions.
+
+    `editor` has `source` (a resolved model, or None) and caches the weights hash in `_weights`.
+    """
+    import platform
+
+    import diffusers
+    import torch
+
+    from editlab import __version__
+    from editlab.edit.models import weights_fingerprint
+
+    if editor._weights is None and editor.source is not None:
+        editor._weights = weights_fingerprint(editor.source)
+    return {
+        "model": editor.source.to_dict() if editor.source is not None else None,
+        "weights": editor._weights,
+        "versions": {"editlab": __version__, "diffusers": diffusers.__version__, "torch": torch.__version__,
+                     "python": platform.python_version()},
+    }

@@ -14,7 +14,6 @@ the exact pixel composite for masks are applied around the call.
 from __future__ import annotations
 
 import inspect
-import platform
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -22,7 +21,7 @@ from PIL import Image
 
 from editlab.edit import masks as masklib
 from editlab.edit.sizing import from_working, plan_size, to_working
-from editlab.editors.base import Editor
+from editlab.editors.base import Editor, model_provenance
 from editlab.editors.params import ALIASES, request_seed, validate_request
 from editlab.errors import EditlabError
 from editlab.types import EditRequest
@@ -164,29 +163,18 @@ class DiffusersEditor(Editor):
         return outputs
 
     def describe(self) -> dict[str, Any]:
-        import diffusers
-        import torch
-
-        from editlab import __version__
-        from editlab.edit.models import weights_fingerprint
-
-        if self._weights is None and self.source is not None:
-            self._weights = weights_fingerprint(self.source)
         pipe = self.pipeline
         dtype = getattr(pipe, "dtype", None)
         return {
             "editor": self.name,
             "backend": f"diffusers.{type(pipe).__name__}",
-            "model": self.source.to_dict() if self.source is not None else None,
-            "weights": self._weights,
+            **model_provenance(self),
             "device": str(getattr(pipe, "device", "")),
             "dtype": str(dtype).replace("torch.", "") if dtype is not None else None,
             "scheduler": type(pipe.scheduler).__name__ if hasattr(pipe, "scheduler") else None,
             "defaults": dict(self.defaults),
             "param_map": dict(self.param_map),
             "target_pixels": self.target_pixels,
-            "versions": {"editlab": __version__, "diffusers": diffusers.__version__, "torch": torch.__version__,
-                         "python": platform.python_version()},
         }
 
 

@@ -13,14 +13,13 @@ mask_feather).
 
 from __future__ import annotations
 
-import platform
 from collections.abc import Sequence
 from dataclasses import asdict, fields
 from typing import Any
 
 from PIL import Image
 
-from editlab.editors.base import Editor
+from editlab.editors.base import Editor, model_provenance
 from editlab.editors.params import normalize_params, request_seed, validate_request
 from editlab.errors import EditlabError
 from editlab.types import EditRequest
@@ -99,20 +98,11 @@ class IP2PEditor(Editor):
         return outputs
 
     def describe(self) -> dict[str, Any]:
-        import diffusers
-        import torch
-
-        from editlab import __version__
-        from editlab.edit.models import weights_fingerprint
-
-        if self._weights is None and self.source is not None:
-            self._weights = weights_fingerprint(self.source)
         pipe = self.pipeline
         return {
             "editor": self.name,
             "backend": f"editlab.{type(pipe).__name__}",
-            "model": self.source.to_dict() if self.source is not None else None,
-            "weights": self._weights,
+            **model_provenance(self),
             "device": str(pipe.device),
             "unet_dtype": str(pipe.unet.dtype).replace("torch.", ""),
             "runtime": dict(pipe.runtime),
@@ -120,8 +110,6 @@ class IP2PEditor(Editor):
             "defaults": {"num_inference_steps": self.extras.default_steps, "guidance_scale": 7.5,
                          "image_guidance_scale": 1.5, **self.defaults},
             "extras": asdict(self.extras),
-            "versions": {"editlab": __version__, "diffusers": diffusers.__version__, "torch": torch.__version__,
-                         "python": platform.python_version()},
         }
 
 
