@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from editlab.edit.model_defaults import apply_model_defaults, read_model_defaults
 from editlab.edit.models import ModelSource, resolve_model
 from editlab.errors import EditlabError, require
 
@@ -110,6 +111,8 @@ def load_ip2p_pipeline(
     ).to(device)
     if optimize:
         pipe.optimize_for_inference(precision="auto" if precision == "auto" else "keep")
+    if source.origin in ("local", "toyworld"):
+        apply_model_defaults(pipe, read_model_defaults(source.location))
     return pipe
 
 

@@ -66,7 +66,9 @@ class IP2PEditor(Editor):
         base = EditExtras.off() if reference else pipeline.extras
         defaults = normalize_params(defaults, self.accepted_params(), self.name)
         self.extras = base.replace(**{k: defaults.pop(k) for k in list(defaults) if k in self._extra_names})
-        self.defaults = defaults
+        # a model folder's recommended guidance (editlab_inference.json) unless told otherwise
+        recommended = {} if reference else getattr(pipeline, "recommended_params", {})
+        self.defaults = {**recommended, **defaults}
         self._weights: str | None = None
         self.last_provenance: list[dict[str, Any]] = []
 

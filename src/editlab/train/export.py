@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from editlab.edit.model_defaults import OWN_SCHEDULER, write_model_defaults
 from editlab.errors import EditlabError, require
 
 #: name -> diffusers scheduler class used for inference in the exported folder
@@ -68,6 +69,10 @@ def export_model(pipeline: Any, folder: str | Path, *, config: Any, history: lis
         _portable_tokenizer_class(tmp)
         (tmp / "editlab_training.json").write_text(json.dumps(
             {"config": config.to_dict(), "final_eval": final_eval, "extra": extra or {}}, indent=2, default=str))
+        write_model_defaults(tmp, scheduler=OWN_SCHEDULER, num_inference_steps=config.inference_steps,
+                             guidance_scale=config.guidance_scale, image_guidance_scale=config.image_guidance_scale,
+                             why=f"the settings this model was evaluated with ({config.inference_scheduler} sampler, "
+                                 f"{config.prediction_type or 'epsilon'} prediction)")
         (tmp / "README.md").write_text(model_card(config, history, final_eval, extra or {}, pipeline), encoding="utf-8")
         if folder.exists():
             shutil.rmtree(folder)
