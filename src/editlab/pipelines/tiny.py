@@ -58,7 +58,7 @@ def tiny_ip2p_components(
     text-to-image UNet (useful to test that editlab refuses it).
     """
     import torch
-    from diffusers import AutoencoderKL, EulerAncestralDiscreteScheduler, UNet2DConditionModel
+    from diffusers import EulerAncestralDiscreteScheduler, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
     tokenizer = tiny_tokenizer()
@@ -75,16 +75,7 @@ def tiny_ip2p_components(
         norm_num_groups=32,
     )
     torch.manual_seed(seed + 1)
-    vae = AutoencoderKL(
-        block_out_channels=(32, 64),
-        in_channels=3,
-        out_channels=3,
-        down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
-        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
-        latent_channels=4,
-        norm_num_groups=32,
-        sample_size=sample_size * 2,
-    )
+    vae = tiny_vae(sample_size * 2)
     torch.manual_seed(seed + 2)
     text_encoder = CLIPTextModel(
         CLIPTextConfig(
@@ -115,7 +106,7 @@ def tiny_ip2p_components(
 def tiny_sdxl_ip2p_components(seed: int = 0) -> dict[str, Any]:
     """Tiny components for diffusers' `StableDiffusionXLInstructPix2PixPipeline` (two text encoders)."""
     import torch
-    from diffusers import AutoencoderKL, EulerDiscreteScheduler, UNet2DConditionModel
+    from diffusers import EulerDiscreteScheduler, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
     tokenizer = tiny_tokenizer()
@@ -137,15 +128,7 @@ def tiny_sdxl_ip2p_components(seed: int = 0) -> dict[str, Any]:
         cross_attention_dim=64,
     )
     torch.manual_seed(seed + 1)
-    vae = AutoencoderKL(
-        block_out_channels=(32, 64),
-        in_channels=3,
-        out_channels=3,
-        down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
-        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
-        latent_channels=4,
-        sample_size=64,
-    )
+    vae = tiny_vae(64)
     config = CLIPTextConfig(
         bos_token_id=0, eos_token_id=1, pad_token_id=2, hidden_size=32, intermediate_size=37,
         layer_norm_eps=1e-05, num_attention_heads=4, num_hidden_layers=2, vocab_size=len(tokenizer),
@@ -197,3 +180,19 @@ def save_tiny_pipeline(folder, kind: str = "ip2p", seed: int = 0):
         raise ValueError(f"unknown tiny pipeline kind {kind!r}")
     pipe.save_pretrained(folder, safe_serialization=True)
     return folder
+
+
+def tiny_vae(sample_size: int):
+    """The 2-level, 4-latent-channel AutoencoderKL of diffusers' own pipeline tests."""
+    from diffusers import AutoencoderKL
+
+    return AutoencoderKL(
+        block_out_channels=(32, 64),
+        in_channels=3,
+        out_channels=3,
+        down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
+        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
+        latent_channels=4,
+        norm_num_groups=32,
+        sample_size=sample_size,
+    )
