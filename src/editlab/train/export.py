@@ -173,7 +173,8 @@ edited = pipe("make the red circle blue", image=image, num_inference_steps={conf
               guidance_scale={config.guidance_scale}, image_guidance_scale={config.image_guidance_scale}).images[0]
 ```
 
-or with editlab: `editlab edit --model path/to/this/folder --image in.png --instruction "..."`.
+or with editlab (which reads the recommended settings from `editlab_inference.json`):
+`editlab edit in.png "make the red circle blue" -o out.png --model path/to/this/folder`.
 
 ## Recipe
 
@@ -183,7 +184,8 @@ noisy latent; conditioning dropout {config.conditioning_dropout:.0%} text / {con
 image = zeros), so both classifier-free guidance scales work at inference. EMA
 {'on (decay ' + str(config.ema_decay) + ')' if config.use_ema else 'off'}; learning rate {config.learning_rate}
 ({config.lr_schedule}, {config.lr_warmup_steps} warm-up steps); prediction type
-{pipeline.scheduler.config.prediction_type}. VAE stage: {json.dumps(extra.get('vae') or {})}.
+{pipeline.scheduler.config.prediction_type}; UNet init {config.unet_init}; timestep bias power
+{config.timestep_bias_power}. VAE stage: {json.dumps(extra.get('vae') or {})}.
 
 ## Metrics
 
