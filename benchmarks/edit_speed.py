@@ -338,6 +338,11 @@ def main(argv: list[str] | None = None) -> int:
     }
     if not args.skip_unet:
         result["unet"] = run_unet_part(args.quick, repeats)
+    elif Path(args.out).is_file():
+        # keep the (slow) SD1.5-size part of an earlier full run, marked as such
+        earlier = json.loads(Path(args.out).read_text())
+        if "unet" in earlier:
+            result["unet"] = {**earlier["unet"], "from_earlier_run": earlier.get("started")}
     if not args.skip_toyworld:
         result["toyworld"] = run_toyworld_part(args.cases or (8 if args.quick else 100))
     if args.tune:
