@@ -42,24 +42,28 @@ class IdentityEditor(Editor):
         return [request.image.convert("RGB").copy() for request in requests]
 
 
-def model_provenance(editor: Any) -> dict[str, Any]:
-    """What identifies a model-backed editor's outputs: the model spec, its weights' hash, library versions.
 
-    `editor` has `source` (a resolved model, or None) and caches the weights hash in `_weights`.
-    """
-    import platform
+class ModelEditor(Editor):
+    """An editor backed by a loaded model: `source` is the resolved model (None for a ready pipeline)."""
 
-    import diffusers
-    import torch
+    source: Any = None
+    _weights: str | None = None  # the weights' hash, computed once (it reads every weight file)
 
-    from editlab import __version__
-    from editlab.edit.models import weights_fingerprint
+    def model_provenance(self) -> dict[str, Any]:
+        """What identifies this editor's outputs: the model spec, its weights' hash, library versions."""
+        import platform
 
-    if editor._weights is None and editor.source is not None:
-        editor._weights = weights_fingerprint(editor.source)
-    return {
-        "model": editor.source.to_dict() if editor.source is not None else None,
-        "weights": editor._weights,
-        "versions": {"editlab": __version__, "diffusers": diffusers.__version__, "torch": torch.__version__,
-                     "python": platform.python_version()},
-    }
+        import diffusers
+        import torch
+
+        from editlab import __version__
+        from editlab.edit.models import weights_fingerprint
+
+        if self._weights is None and self.source is not None:
+            self._weights = weights_fingerprint(self.source)
+        return {
+            "model": self.source.to_dict() if self.source is not None else None,
+            "weights": self._weights,
+            "versions": {"editlab": __version__, "diffusers": diffusers.__version__, "torch": torch.__version__,
+                         "python": platform.python_version()},
+        }

@@ -21,7 +21,7 @@ from PIL import Image
 
 from editlab.edit import masks as masklib
 from editlab.edit.sizing import from_working, plan_size, to_working
-from editlab.editors.base import Editor, model_provenance
+from editlab.editors.base import ModelEditor
 from editlab.editors.params import ALIASES, request_seed, validate_request
 from editlab.errors import EditlabError
 from editlab.types import EditRequest
@@ -30,7 +30,7 @@ from editlab.types import EditRequest
 OWN_PARAMS = ("mask_feather", "target_pixels")
 
 
-class DiffusersEditor(Editor):
+class DiffusersEditor(ModelEditor):
     """Edits with any diffusers pipeline whose `__call__` takes `image` and `prompt`.
 
     target_pixels: working pixel budget ("native" = the pipeline's default resolution, None =
@@ -72,7 +72,6 @@ class DiffusersEditor(Editor):
         self.param_map = dict(param_map or {})
         self.target_pixels = target_pixels
         self.defaults = dict(defaults)
-        self._weights: str | None = None
         self.last_provenance: list[dict[str, Any]] = []
 
     def _load(self, model: Any, **kwargs: Any):
@@ -168,7 +167,7 @@ class DiffusersEditor(Editor):
         return {
             "editor": self.name,
             "backend": f"diffusers.{type(pipe).__name__}",
-            **model_provenance(self),
+            **self.model_provenance(),
             "device": str(getattr(pipe, "device", "")),
             "dtype": str(dtype).replace("torch.", "") if dtype is not None else None,
             "scheduler": type(pipe.scheduler).__name__ if hasattr(pipe, "scheduler") else None,

@@ -19,7 +19,7 @@ from typing import Any
 
 from PIL import Image
 
-from editlab.editors.base import Editor, model_provenance
+from editlab.editors.base import ModelEditor
 from editlab.editors.params import normalize_params, request_seed, validate_request
 from editlab.errors import EditlabError
 from editlab.types import EditRequest
@@ -27,7 +27,7 @@ from editlab.types import EditRequest
 CALL_PARAMS = ("num_inference_steps", "guidance_scale", "image_guidance_scale", "negative_prompt", "mask_feather")
 
 
-class IP2PEditor(Editor):
+class IP2PEditor(ModelEditor):
     """Edits with an InstructPix2Pix model through `editlab.pipelines.InstructPix2PixPipeline`.
 
     `model`: 'toyworld', a hub id, a diffusers folder or a .safetensors file; or pass a ready
@@ -69,7 +69,6 @@ class IP2PEditor(Editor):
         # a model folder's recommended guidance (editlab_inference.json) unless told otherwise
         recommended = {} if reference else getattr(pipeline, "recommended_params", {})
         self.defaults = {**recommended, **defaults}
-        self._weights: str | None = None
         self.last_provenance: list[dict[str, Any]] = []
 
     def accepted_params(self) -> set[str]:
@@ -104,7 +103,7 @@ class IP2PEditor(Editor):
         return {
             "editor": self.name,
             "backend": f"editlab.{type(pipe).__name__}",
-            **model_provenance(self),
+            **self.model_provenance(),
             "device": str(pipe.device),
             "unet_dtype": str(pipe.unet.dtype).replace("torch.", ""),
             "runtime": dict(pipe.runtime),
