@@ -27,6 +27,9 @@ def test_round_trip_and_bad_files(tmp_path):
     (tmp_path / "editlab_inference.json").write_text('{"guidance": 3}')
     with pytest.raises(EditlabError, match="unknown keys"):
         read_model_defaults(tmp_path)
+    (tmp_path / "editlab_inference.json").write_text('["scheduler"]')
+    with pytest.raises(EditlabError, match="expected a JSON object"):
+        read_model_defaults(tmp_path)
 
 
 def test_editor_uses_the_folder_recommendation(recommending_folder, photo):

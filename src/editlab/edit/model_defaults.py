@@ -36,8 +36,10 @@ def read_model_defaults(folder: str | Path | None) -> dict[str, Any]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise EditlabError(f"{path}: not valid JSON ({exc}); fix or delete the file") from None
+    if not isinstance(data, dict):
+        raise EditlabError(f"{path}: expected a JSON object with keys {', '.join(KEYS)}; fix or delete the file")
     unknown = sorted(set(data) - set(KEYS) - {"why"})
-    if not isinstance(data, dict) or unknown:
+    if unknown:
         raise EditlabError(f"{path}: unknown keys {unknown}; allowed: {', '.join(KEYS)}")
     return {k: data[k] for k in KEYS if k in data}
 
