@@ -21,7 +21,7 @@ import shutil
 import tempfile
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -506,8 +506,8 @@ class Trainer:
     def export_checkpoint(self) -> Path | None:
         """Export the latest checkpoint without training (e.g. again, with another inference scheduler)."""
         self.run_started = time.time()
-        self.config.resume = True
-        self.config.cache = False  # nothing to train: no latents needed
+        # resume from the checkpoint; nothing to train, so no latent cache (the caller's config is left as is)
+        self.config = replace(self.config, resume=True, cache=False)
         self.setup()
         if latest_checkpoint(self.checkpoints) is None:
             raise EditlabError(f"no checkpoint in {self.checkpoints} to export; train first")
@@ -568,13 +568,12 @@ class Trainer:
             self.accelerator.wait_for_everyone()
             return None
         pipeline = self._pipeline()
+        last_eval = next((r for r in reversed(self.metrics.read()) if "eval" in r), None)
+        if evaluator is not None and not (last_eval and last_eval["step"] == self.state.step
+                                          and last_eval.get("scheduler") == self.config.inference_scheduler):
+            self._evaluate(evaluator)  # the card reports the exported weights with the exported sampler
         history = self.metrics.read()
         evals = [r for r in history if "eval" in r]
-        if evaluator is not None and not (evals and evals[-1]["step"] == self.state.step
-                                          and evals[-1].get("scheduler") == self.config.inference_scheduler):
-            self._evaluate(evaluator)  # the card reports the exported weights with the exported sampler
-            history = self.metrics.read()
-            evals = [r for r in history if "eval" in r]
         export_dir = Path(self.config.export_dir) if getattr(self.config, "export_dir", None) else self.out / "model"
         export_model(pipeline, export_dir, config=self.config, history=history,
                      final_eval=evals[-1]["eval"] if evals else None, extra={"vae": self.vae_stats,
