@@ -54,7 +54,7 @@ class LocalServer:
 
             def do_POST(self) -> None:  # noqa: N802 - http.server API
                 length = int(self.headers.get("Content-Length") or 0)
-                request = Request("POST", self.path, dict(self.headers.items()), self.rfile.read(length))
+                request = Request(self.command, self.path, dict(self.headers.items()), self.rfile.read(length))
                 server.received.append(request)
                 status, payload, *rest = server.respond(request)
                 data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()

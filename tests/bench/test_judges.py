@@ -93,12 +93,14 @@ class _Server(LocalServer):
 
     def __init__(self, replies):
         self.replies = replies if callable(replies) else list(replies)
-        self.requests = []
         super().__init__(self._reply)
+
+    @property
+    def requests(self):
+        return [{"path": r.path, "body": r.json(), "auth": r.headers.get("Authorization")} for r in self.received]
 
     def _reply(self, request):
         body = request.json()
-        self.requests.append({"path": request.path, "body": body, "auth": request.headers.get("Authorization")})
         if callable(self.replies):
             return self.replies(body)
         return self.replies.pop(0) if self.replies else (500, {})

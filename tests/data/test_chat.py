@@ -20,15 +20,18 @@ class FakeEndpoint(LocalServer):
     """A /v1/chat/completions server answering from a list (an int is an HTTP error status)."""
 
     def __init__(self, answers: list[str | int]):
-        self.answers, self.requests = list(answers), []
+        self.answers = list(answers)
         super().__init__(self._reply)
+
+    @property
+    def requests(self):
+        return [{"path": r.path, "auth": r.headers.get("Authorization"), **r.json()} for r in self.received]
 
     @property
     def url(self):
         return super().url + "/v1"
 
     def _reply(self, request):
-        self.requests.append({"path": request.path, "auth": request.headers.get("Authorization"), **request.json()})
         answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
         if isinstance(answer, int):
             return answer, {"error": "no"}

@@ -17,21 +17,27 @@ from editlab.testing import LocalServer
 from editlab.types import EditRequest
 
 
+def _form_parts(request):
+    """The multipart/form-data fields of a request, by name."""
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        b"Content-Type: " + request.headers["Content-Type"].encode() + b"\r\n\r\n" + request.body)
+    return {p.get_param("name", header="content-disposition"): p.get_payload(decode=True) for p in message.iter_parts()}
+
+
 class Server(LocalServer):
     """An images/edits endpoint that inverts the image, after `failures` errors with `status`."""
 
     def __init__(self, failures=0, status=503, size=None):
         self.failures, self.status, self.size = failures, status, size
-        self.requests = []
         super().__init__(self._reply)
 
+    @property
+    def requests(self):
+        return [{"path": r.path, "auth": r.headers.get("Authorization"), "parts": _form_parts(r)} for r in self.received]
+
     def _reply(self, request):
-        message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
-            b"Content-Type: " + request.headers["Content-Type"].encode() + b"\r\n\r\n" + request.body)
-        parts = {p.get_param("name", header="content-disposition"): p.get_payload(decode=True)
-                 for p in message.iter_parts()}
-        self.requests.append({"path": request.path, "auth": request.headers.get("Authorization"), "parts": parts})
-        if len(self.requests) <= self.failures:
+        parts = _form_parts(request)
+        if len(self.received) <= self.failures:
             return self.status, {"error": {"message": "busy"}}, {"Retry-After": "0"}
         out = Image.fromarray(255 - np.asarray(Image.open(io.BytesIO(parts["image"])).convert("RGB")))
         if self.size:
