@@ -30,6 +30,7 @@ def run(args) -> int:
     set_thread_env()
     from editlab.bench.harness import run_benchmark
     from editlab.editors import get_editor
+    from editlab.io import write_json
 
     out = Path(args.out)
     editor = get_editor(args.model)
@@ -39,8 +40,6 @@ def run(args) -> int:
     print("\n## Multi-turn sessions (memory, understanding, backtracking)\n")
     episodes = play_episodes(editor, out / "sessions", seed=args.seed)
     summary = {"single_turn_success": results["success"], "single_turn": results["overall"]["scores"], "episodes": episodes}
-    from editlab.io import write_json
-
     write_json(out / "summary.json", summary)
     print(f"\nwrote {out}/single-turn/report.html (per-task grids), {out}/sessions/*/history.gif, "
           f"{out}/summary.json")
