@@ -129,3 +129,18 @@ def test_weights_fingerprint_changes_with_weights(tiny_ip2p_dir, tmp_path):
         handle.seek(-4, 2)
         handle.write(b"\x00\x00\x00\x01")
     assert weights_fingerprint(resolve_model(str(copy))) != first
+
+
+def test_unknown_hub_model_is_a_one_line_error_in_a_fresh_process():
+    # a fresh interpreter: nothing has imported huggingface_hub.utils yet (the CLI's situation)
+    import subprocess
+    import sys
+
+    code = ("from editlab.edit.models import resolve_model\n"
+            "from editlab.errors import EditlabError\n"
+            "try:\n    resolve_model('no-such-org/no-such-model')\n"
+            "except EditlabError as exc:\n    print('ERROR', exc)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env={**__import__("os").environ, "HF_HUB_OFFLINE": "1"})
+    assert done.returncode == 0, done.stderr[-500:]
+    assert done.stdout.startswith("ERROR model 'no-such-org/no-such-model'") and "\n" == done.stdout[-1]

@@ -235,8 +235,9 @@ def _resolve_hub(repo_id: str, revision: str | None) -> ModelSource:
     hub = require("huggingface_hub", "edit")
     from huggingface_hub import errors
 
+    # `errors` holds both (huggingface_hub >= 0.22); `hub.utils` is only an attribute once imported
     not_reachable = tuple(
-        cls for cls in (getattr(errors, "LocalEntryNotFoundError", None), getattr(hub.utils, "OfflineModeIsEnabled", None))
+        cls for cls in (getattr(errors, "LocalEntryNotFoundError", None), getattr(errors, "OfflineModeIsEnabled", None))
         if cls is not None
     )
     try:
