@@ -51,9 +51,11 @@ def _collect_overrides(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
-    from editlab.train.config import load_config, save_config
+    from editlab.train.config import config_architecture, load_config, save_config
 
     overrides = list(args.overrides)
+    if config_architecture(args.config) == "toyworld-editor":
+        return _run_toyworld_editor(args, overrides)
     config = load_config(args.config, overrides)
     if args.print_config:
         import sys
@@ -77,4 +79,29 @@ def run(args) -> int:
     result = train(config)
     print(f"trained {result.steps} steps; outputs in {result.output_dir}"
           + (f"; model in {result.export_dir}" if result.export_dir else ""))
+    return 0
+
+
+def _run_toyworld_editor(args, overrides: list[str]) -> int:
+    """The toyworld editor (configs/train/toyworld-editor.yaml): a one-step composite model, its own trainer."""
+    import sys
+
+    import yaml
+
+    from editlab.cli.main import set_thread_env
+    from editlab.train.config import load_config
+    from editlab.train.toyworld_editor import ToyworldEditorTrainConfig, train_toyworld_editor
+
+    config = load_config(args.config, overrides, ToyworldEditorTrainConfig)
+    if args.print_config:
+        sys.stdout.write(yaml.safe_dump(config.to_dict(), sort_keys=False))
+        return 0
+    if args.export_only:
+        from editlab.train.toyworld_editor import ToyworldEditorTrainer
+
+        print(f"exported {ToyworldEditorTrainer(config).export_latest()}")
+        return 0
+    set_thread_env()
+    folder = train_toyworld_editor(config)
+    print(f"model in {folder}")
     return 0

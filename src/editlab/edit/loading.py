@@ -62,7 +62,7 @@ def _loading_errors(source: ModelSource):
 
 
 def load_ip2p_pipeline(
-    model: str | ModelSource = "toyworld",
+    model: str | ModelSource = "toyworld-ip2p",
     *,
     device: str | None = None,
     precision: str = "auto",

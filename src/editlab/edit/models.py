@@ -26,9 +26,14 @@ from typing import Any
 
 from editlab.errors import EditlabError, require
 
-#: names that resolve to a shipped model
+#: names that resolve to a shipped model: the default toyworld editor (a one-step composite model) and
+#: the InstructPix2Pix-format toyworld model (a diffusion model that plain diffusers loads)
 TOYWORLD = "toyworld"
-TOYWORLD_MODEL_DIR = Path(__file__).resolve().parent.parent / "assets" / "toyworld-model"
+TOYWORLD_IP2P = "toyworld-ip2p"
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+TOYWORLD_MODEL_DIR = ASSETS / "toyworld-editor"
+TOYWORLD_IP2P_MODEL_DIR = ASSETS / "toyworld-model"
+TOYWORLD_EDITOR_KIND = "toyworld-editor"
 
 IP2P_PIPELINES = {"StableDiffusionInstructPix2PixPipeline", "InstructPix2PixPipeline"}
 SDXL_IP2P_PIPELINES = {"StableDiffusionXLInstructPix2PixPipeline"}
@@ -64,14 +69,15 @@ class ModelSource:
 # ---------------------------------------------------------------------------------------- resolve
 
 
-def toyworld_model_path() -> Path:
-    """The shipped toyworld model folder, or a clear error while it is not there."""
-    if not (TOYWORLD_MODEL_DIR / "model_index.json").is_file():
+def toyworld_model_path(name: str = TOYWORLD) -> Path:
+    """The folder of a shipped toyworld model ('toyworld' or 'toyworld-ip2p'), or a clear error while it is not there."""
+    folder = TOYWORLD_IP2P_MODEL_DIR if name == TOYWORLD_IP2P else TOYWORLD_MODEL_DIR
+    if not (folder / "model_index.json").is_file():
         raise EditlabError(
-            f"the toyworld model is not installed ({TOYWORLD_MODEL_DIR} has no model_index.json); "
+            f"the {name} model is not installed ({folder} has no model_index.json); "
             "train it with `editlab train` or pass --model <hub id | diffusers folder | .safetensors>"
         )
-    return TOYWORLD_MODEL_DIR
+    return folder
 
 
 def resolve_model(spec: str | os.PathLike, *, kind: str | None = None, revision: str | None = None) -> ModelSource:
@@ -82,8 +88,8 @@ def resolve_model(spec: str | os.PathLike, *, kind: str | None = None, revision:
     text = str(spec).strip()
     if not text:
         raise EditlabError(f"empty model name; pass {EXAMPLE_MODELS}")
-    if text == TOYWORLD:
-        source = _resolve_folder(text, toyworld_model_path(), origin="toyworld")
+    if text in (TOYWORLD, TOYWORLD_IP2P):
+        source = _resolve_folder(text, toyworld_model_path(text), origin="toyworld")
     else:
         path = Path(text).expanduser()
         if path.exists():
@@ -93,7 +99,7 @@ def resolve_model(spec: str | os.PathLike, *, kind: str | None = None, revision:
         elif HUB_ID.match(text):
             source = _resolve_hub(text, revision)
         else:
-            close = difflib.get_close_matches(text, [TOYWORLD], n=1)
+            close = difflib.get_close_matches(text, [TOYWORLD, TOYWORLD_IP2P], n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
             raise EditlabError(
                 f"unknown model {text!r}: not a file, a folder or a hub id (org/name); {hint}"
@@ -114,8 +120,8 @@ def _looks_like_path(text: str) -> bool:
 
 
 def _check_forced_kind(source: ModelSource, kind: str) -> None:
-    if kind not in ("ip2p", "sdxl-ip2p", "diffusers"):
-        raise EditlabError(f"unknown model kind {kind!r}; choose ip2p, sdxl-ip2p or diffusers")
+    if kind not in ("ip2p", "sdxl-ip2p", "diffusers", TOYWORLD_EDITOR_KIND):
+        raise EditlabError(f"unknown model kind {kind!r}; choose ip2p, sdxl-ip2p, diffusers or {TOYWORLD_EDITOR_KIND}")
     if kind != "diffusers" and source.kind != kind:
         raise EditlabError(
             f"model {source.spec!r} is a {source.kind} model, not {kind}; use '{source.kind}:{source.spec}' "
@@ -134,6 +140,9 @@ def _resolve_folder(spec: str, folder: Path, origin: str = "local") -> ModelSour
             f"pass {EXAMPLE_MODELS}"
         )
     index = _read_json(index_file, spec)
+    if isinstance(index, dict) and index.get("_editlab_kind") == TOYWORLD_EDITOR_KIND:
+        return ModelSource(spec=spec, kind=TOYWORLD_EDITOR_KIND, origin=origin, location=str(folder),
+                           pipeline_class=str(index.get("_class_name")))
     unet_config = _read_json(folder / "unet" / "config.json", spec) if (folder / "unet" / "config.json").is_file() else None
     vae_config = _read_json(folder / "vae" / "config.json", spec) if (folder / "vae" / "config.json").is_file() else {}
     return _from_index(spec, index, unet_config, origin=origin, location=str(folder), revision=None,

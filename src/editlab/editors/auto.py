@@ -20,6 +20,10 @@ def build_model(arg: str | None = None, **options: Any) -> Editor:
     if not arg:
         arg = "toyworld"
     source = resolve_model(arg, revision=options.get("revision"))
+    if source.kind == "toyworld-editor":
+        from editlab.editors.toyworld_editor import ToyworldEditor
+
+        return _build(ToyworldEditor, source, options)
     if source.kind == "ip2p":
         from editlab.editors.ip2p import IP2PEditor
 

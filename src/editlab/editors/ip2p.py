@@ -39,7 +39,7 @@ class IP2PEditor(ModelEditor):
 
     def __init__(
         self,
-        model: Any = "toyworld",
+        model: Any = "toyworld-ip2p",
         *,
         pipeline: Any = None,
         device: str | None = None,
@@ -125,13 +125,13 @@ def _check_scales(params: dict[str, Any]) -> None:
 
 def build_ip2p(arg: str | None = None, **options: Any) -> IP2PEditor:
     """Registry factory for `ip2p:<model>` (default: the toyworld model)."""
-    return IP2PEditor(arg or "toyworld", **options)
+    return IP2PEditor(arg or "toyworld-ip2p", **options)
 
 
-def build_toyworld(arg: str | None = None, **options: Any) -> IP2PEditor:
-    """Registry factory for `toyworld`: the shipped toyworld model."""
+def build_toyworld_ip2p(arg: str | None = None, **options: Any) -> IP2PEditor:
+    """Registry factory for `toyworld-ip2p`: the shipped InstructPix2Pix-format toyworld model (a diffusion model)."""
     if arg:
-        raise EditlabError(f"'toyworld' takes no argument (got {arg!r}); use 'ip2p:{arg}' for another model")
-    editor = IP2PEditor("toyworld", **options)
-    editor.name = "toyworld"
+        raise EditlabError(f"'toyworld-ip2p' takes no argument (got {arg!r}); use 'ip2p:{arg}' for another model")
+    editor = IP2PEditor("toyworld-ip2p", **options)
+    editor.name = "toyworld-ip2p"
     return editor

@@ -184,12 +184,12 @@ class TrainConfig:
         return self
 
 
-def _field_types() -> dict[str, Any]:
-    return typing.get_type_hints(TrainConfig)
+def _field_types(config_class: type = None) -> dict[str, Any]:  # type: ignore[assignment]
+    return typing.get_type_hints(config_class or TrainConfig)
 
 
-def _unknown_key(key: str, where: str) -> EditlabError:
-    names = [f.name for f in dataclasses.fields(TrainConfig)]
+def _unknown_key(key: str, where: str, config_class: type | None = None) -> EditlabError:
+    names = [f.name for f in dataclasses.fields(config_class or TrainConfig)]
     close = difflib.get_close_matches(key, names, n=1)
     hint = f"did you mean {close[0]!r}? " if close else ""
     return EditlabError(f"unknown config key {key!r} ({where}): {hint}see `editlab train --help` for the keys")
@@ -301,32 +301,46 @@ def parse_overrides(argv: list[str]) -> dict[str, str | bool]:
     return out
 
 
-def load_config(path: str | os.PathLike | None, overrides: list[str] | dict[str, Any] | None = None) -> TrainConfig:
-    """Defaults, then the YAML file at `path`, then `overrides` (argv list or dict); validated."""
+def read_config_file(path: str | os.PathLike) -> dict[str, Any]:
+    """The mapping in a YAML config file, or a one-line error."""
+    path = Path(path)
+    if not path.is_file():
+        raise EditlabError(f"config file {path} not found; pass a YAML file such as configs/train/tiny.yaml")
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise EditlabError(f"config file {path} is not valid YAML ({exc}); fix the syntax") from None
+    if not isinstance(loaded, dict):
+        raise EditlabError(f"config file {path} must be a mapping of key: value")
+    return loaded
+
+
+def config_architecture(path: str | os.PathLike | None) -> str:
+    """Which trainer a config file is for: its `architecture` key, "ip2p" when it has none."""
+    return str(read_config_file(path).get("architecture", "ip2p")) if path is not None else "ip2p"
+
+
+def load_config(path: str | os.PathLike | None, overrides: list[str] | dict[str, Any] | None = None,
+                config_class: type | None = None) -> Any:
+    """Defaults, then the YAML file at `path`, then `overrides` (argv list or dict); validated.
+
+    `config_class` is the dataclass to fill (default `TrainConfig`, the IP2P trainer's)."""
+    config_class = config_class or TrainConfig
     values: dict[str, Any] = {}
-    types_ = _field_types()
+    types_ = _field_types(config_class)
     if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise EditlabError(f"config file {path} not found; pass a YAML file such as configs/train/tiny.yaml")
-        try:
-            loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as exc:
-            raise EditlabError(f"config file {path} is not valid YAML ({exc}); fix the syntax") from None
-        if not isinstance(loaded, dict):
-            raise EditlabError(f"config file {path} must be a mapping of key: value")
-        for key, value in loaded.items():
+        for key, value in read_config_file(path).items():
             if key not in types_:
-                raise _unknown_key(key, str(path))
-            values[key] = coerce(key, value)
+                raise _unknown_key(key, str(path), config_class)
+            values[key] = coerce(key, value, types_[key])
     if isinstance(overrides, list):
         overrides = parse_overrides(overrides)
     for key, value in (overrides or {}).items():
         key = key.replace("-", "_")
         if key not in types_:
-            raise _unknown_key(key, "command line")
-        values[key] = coerce(key, value)
-    return TrainConfig(**values).validate()
+            raise _unknown_key(key, "command line", config_class)
+        values[key] = coerce(key, value, types_[key])
+    return config_class(**values).validate()
 
 
 def save_config(config: TrainConfig, path: str | os.PathLike) -> Path:

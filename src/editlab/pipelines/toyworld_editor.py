@@ -1,0 +1,156 @@
+"""`ToyworldEditorPipeline`: the toyworld editor model + its word tokenizer, loaded from and saved to a folder.
+
+Folder layout (safetensors and JSON only, no pickle):
+
+    model_index.json          {"_class_name": "ToyworldEditorPipeline", "_editlab_kind": "toyworld-editor", ...}
+    model/config.json + diffusion_pytorch_model.safetensors    (diffusers ModelMixin)
+    tokenizer/                (transformers PreTrainedTokenizerFast)
+    editlab_training.json     how it was trained, with the learning curve
+    README.md                 the model card
+
+One call edits a batch in one forward pass (no sampler, no guidance: a toyworld edit has one
+answer). Pictures of any size are resized to the model's 64x64 and the result back; the model
+only knows toyworld scenes, and says so (a warning) when a picture does not look like one.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from editlab.errors import EditlabError
+
+KIND = "toyworld-editor"
+PIPELINE_CLASS = "ToyworldEditorPipeline"
+#: Share of pixels that must be near toyworld's palette for a picture to count as a toyworld scene.
+TOYWORLD_LIKE_SHARE = 0.6
+
+
+@dataclass
+class ToyworldEditorOutput:
+    images: list[Image.Image]
+
+
+def run_model(model: Any, sources: Any, input_ids: Any, batch_size: int = 64) -> list[Image.Image]:
+    """Edited pictures of `sources` ((B, 3, H, W) in [0, 1]) for instruction ids `input_ids` (B, L)."""
+    import torch
+
+    images: list[Image.Image] = []
+    with torch.no_grad():
+        for start in range(0, len(sources), batch_size):
+            source = sources[start: start + batch_size]
+            ids = model.map_unknown_tokens(input_ids[start: start + batch_size])
+            out = model.compose(source, model(source, ids))
+            arrays = (out.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).numpy()
+            images.extend(Image.fromarray(a) for a in arrays)
+    return images
+
+
+def looks_like_toyworld(image: Image.Image) -> bool:
+    """Whether most pixels are near toyworld's colours (object colours, their dark shades, backgrounds)."""
+    from editlab.toyworld import palette
+
+    colours = [*palette.OBJECT_COLORS.values(), *palette.BACKGROUND_COLORS.values(), palette.LABEL_COLOR,
+               palette.LETTER_COLOR]
+    colours += [palette.dark_shade(c) for c in palette.OBJECT_COLORS.values()]
+    colours += [palette.dark_shade(c, palette.TEXTURE_FACTOR) for c in palette.BACKGROUND_COLORS.values()]
+    small = np.asarray(image.convert("RGB").resize((32, 32), Image.Resampling.NEAREST), dtype=np.float32).reshape(-1, 1, 3)
+    table = np.asarray(colours, dtype=np.float32).reshape(1, -1, 3)
+    near = np.abs(small - table).max(-1).min(-1) <= 24
+    gray = np.ptp(small[:, 0], axis=-1) <= 6  # grayscale / sketch / posterized views of a scene
+    return float((near | gray).mean()) >= TOYWORLD_LIKE_SHARE
+
+
+class ToyworldEditorPipeline:
+    """The shipped default editor: `pipe(prompt=[...], image=[...]).images`."""
+
+    def __init__(self, model: Any, tokenizer: Any):
+        self.model, self.tokenizer = model, tokenizer
+        self.model.eval()
+
+    # -- loading and saving
+    @classmethod
+    def from_pretrained(cls, folder: str | Path, **_: Any) -> ToyworldEditorPipeline:
+        from transformers import PreTrainedTokenizerFast
+
+        from editlab.models.toyworld_editor import ToyworldEditorModel
+
+        folder = Path(folder)
+        if not is_toyworld_editor_folder(folder):
+            raise EditlabError(f"{folder} is not a toyworld editor folder (its model_index.json names another class)")
+        model = ToyworldEditorModel.from_pretrained(folder / "model")
+        tokenizer = PreTrainedTokenizerFast.from_pretrained(folder / "tokenizer")
+        return cls(model, tokenizer)
+
+    def save_pretrained(self, folder: str | Path, *, training: dict[str, Any] | None = None,
+                        metrics: list[dict[str, Any]] | None = None) -> Path:
+        import shutil
+
+        folder = Path(folder)
+        tmp = folder.with_name(folder.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        self.model.save_pretrained(tmp / "model", safe_serialization=True)
+        self.tokenizer.save_pretrained(tmp / "tokenizer")
+        index = {"_class_name": PIPELINE_CLASS, "_editlab_kind": KIND, "model": ["editlab", "ToyworldEditorModel"],
+                 "tokenizer": ["transformers", "PreTrainedTokenizerFast"]}
+        (tmp / "model_index.json").write_text(json.dumps(index, indent=2) + "\n")
+        if training is not None:
+            (tmp / "editlab_training.json").write_text(json.dumps({**training, "metrics": metrics or []}, indent=1))
+        from editlab.pipelines.toyworld_editor_card import model_card
+
+        (tmp / "README.md").write_text(model_card(self.model, training or {}, metrics or []))
+        old = folder.with_name(folder.name + ".old")
+        if folder.exists():
+            folder.rename(old)
+        tmp.rename(folder)
+        shutil.rmtree(old, ignore_errors=True)
+        return folder
+
+    # -- editing
+    @property
+    def size(self) -> int:
+        return int(self.model.config.image_size)
+
+    def __call__(self, prompt: str | list[str], image: Image.Image | list[Image.Image], **_: Any) -> ToyworldEditorOutput:
+        """Edit each picture by its instruction; sampler arguments (steps, guidance, generator) are accepted and
+        ignored: the edit is one deterministic forward pass."""
+        import torch
+
+        prompts = [prompt] if isinstance(prompt, str) else list(prompt)
+        images = [image] if isinstance(image, Image.Image) else list(image)
+        if len(prompts) != len(images):
+            raise EditlabError(f"got {len(prompts)} instructions for {len(images)} pictures; pass one per picture")
+        for picture in images:
+            if not looks_like_toyworld(picture):
+                warnings.warn("the default toyworld model only edits toyworld scenes (flat shapes on pale backgrounds); "
+                              "this picture does not look like one. Pass --model with a real editing model "
+                              "(e.g. timbrooks/instruct-pix2pix) for photos", stacklevel=2)
+                break
+        s = self.size
+        sources = torch.stack([
+            torch.from_numpy(np.array(im.convert("RGB").resize((s, s), Image.Resampling.BILINEAR)
+                                        if im.size != (s, s) else im.convert("RGB"))).permute(2, 0, 1)
+            for im in images]).float() / 255
+        max_len = int(self.model.config.max_tokens)
+        ids = self.tokenizer(prompts, padding="max_length", truncation=True, max_length=max_len).input_ids
+        outputs = run_model(self.model, sources, torch.tensor(ids, dtype=torch.long))
+        return ToyworldEditorOutput([out.resize(im.size, Image.Resampling.BILINEAR) if im.size != (s, s) else out
+                                     for out, im in zip(outputs, images, strict=True)])
+
+
+def is_toyworld_editor_folder(folder: Path) -> bool:
+    index = Path(folder) / "model_index.json"
+    if not index.is_file():
+        return False
+    try:
+        data = json.loads(index.read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and data.get("_class_name") == PIPELINE_CLASS

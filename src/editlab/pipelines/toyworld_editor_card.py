@@ -1,0 +1,77 @@
+"""The model card (README.md) of a toyworld editor folder: what it is, what it is not, how it was trained."""
+
+from __future__ import annotations
+
+from typing import Any
+
+BENCHMARK_START = "<!-- benchmark:start -->"
+BENCHMARK_END = "<!-- benchmark:end -->"
+
+
+def _curve(metrics: list[dict[str, Any]]) -> str:
+    evals = [m for m in metrics if m.get("eval")]
+    if not evals:
+        return "(no evaluation recorded)"
+    rows = ["| minutes | step | samples | oracle success (fixed test cases) |", "|---|---|---|---|"]
+    for m in evals:
+        rows.append(f"| {m['minutes']:.1f} | {m['step']} | {m.get('samples', '-')} | {m['success']:.1%} |")
+    return "\n".join(rows)
+
+
+def model_card(model: Any, training: dict[str, Any], metrics: list[dict[str, Any]]) -> str:
+    n_params = sum(p.numel() for p in model.parameters())
+    config = training.get("config", {})
+    final = training.get("final_eval") or {}
+    per_task = final.get("per_task", {})
+    tasks = " · ".join(f"{t} {v:.0%}" for t, v in per_task.items()) or "-"
+    return f"""---
+library_name: editlab
+tags: [image-editing, toyworld, instruction-editing]
+---
+# editlab toyworld editor
+
+The default model of [editlab](https://github.com/): a one-step composite editing network
+(`editlab.models.ToyworldEditorModel`, {n_params / 1e6:.2f}M parameters) trained from scratch on
+toyworld, editlab's procedural world of flat shapes, on a 2-core CPU.
+
+**What it is**: an editor for toyworld scenes (64x64, flat shapes on pale backgrounds, toyworld's
+instruction vocabulary): add, remove, replace, recolour, re-pattern, move, resize, count,
+background, style, text, view, zoom, extract and two-part edits. It predicts an edit mask and
+content (untouched pixels are copied exactly) and picks a whole-picture operation (style, flip,
+rotation, zoom) from a fixed bank. One forward pass per edit; no sampler, no guidance.
+
+**What it is not**: a model for photographs or free-form language. Given a photo it warns and
+returns nonsense; use `--model timbrooks/instruct-pix2pix` (or any InstructPix2Pix-style model)
+for real pictures.
+
+## Use
+
+```bash
+editlab edit scene.png "make the red star blue" -o out.png          # the default model
+editlab edit scene.png "make the red star blue" --model path/to/this/folder
+```
+
+```python
+from editlab.pipelines.toyworld_editor import ToyworldEditorPipeline
+pipe = ToyworldEditorPipeline.from_pretrained("path/to/this/folder")
+edited = pipe(prompt="make the red star blue", image=picture).images[0]
+```
+
+## Training
+
+`editlab train --config configs/train/toyworld-editor.yaml`: {training.get('training_minutes', '?')} minutes of
+training on the CPU, {training.get('steps', '?')} steps of batch {config.get('batch_size', '?')}
+({training.get('samples', '?')} samples) from a pool of {training.get('pool', {}).get('size', '?')} pre-generated
+examples (generated once, its time not counted). Final oracle success on the fixed training-curve cases:
+{final.get('success', float('nan')):.1%} ({tasks}).
+
+Learning curve:
+
+{_curve(metrics)}
+
+## Benchmark
+
+{BENCHMARK_START}
+(filled in by `python benchmarks/toyworld_model.py`)
+{BENCHMARK_END}
+"""

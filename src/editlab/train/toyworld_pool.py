@@ -1,0 +1,169 @@
+"""A pre-generated pool of toyworld examples as uint8 arrays, cached on disk and reused across runs.
+
+Generating toyworld examples costs about as much CPU as a small trainer consumes, so a fresh
+stream would halve training speed. The pool is generated once (in parallel worker processes,
+each writing its own slice), stored as `.npy` files that are memory-mapped at training time, and
+named by its arguments, so a second run with the same arguments starts at once.
+
+Per example the pool keeps: source and target (H, W, 3), the exact change mask (H, W; where the
+target differs from the source after the example's whole-picture operation, see below), the
+instruction, the task, the whole-picture operation (`GLOBAL_OPS`) and the zoom centre.
+
+Whole-picture edits (style, view, zoom) are a fixed picture operation applied to the source:
+the pool records which one, so a model can be taught to pick it (a classification) instead of
+repainting every pixel.
+
+>>> from editlab.train.toyworld_pool import global_op_of
+>>> global_op_of({"task": "view", "params": {"op": "flip_h"}})
+'flip_h'
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from editlab.io.atomic import write_text
+
+#: The picture operations a whole-picture edit can be; index 0 leaves the picture alone.
+GLOBAL_OPS: tuple[str, ...] = (
+    "identity", "grayscale", "sepia", "invert", "posterize", "sketch",
+    "flip_h", "flip_v", "rotate_90", "rotate_180", "rotate_270", "zoom",
+)
+POOL_VERSION = 1
+
+
+def global_op_of(edit: dict[str, Any]) -> str:
+    """The picture operation of an edit (its `to_dict()` form): a style, a view op, zoom, or identity."""
+    task, params = edit["task"], edit.get("params") or {}
+    if task == "style":
+        return str(params["style"])
+    if task == "view":
+        return str(params["op"])
+    if task == "zoom":
+        return "zoom"
+    return "identity"
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("EDITLAB_CACHE", Path.home() / ".cache" / "editlab")) / "toyworld-pool"
+
+
+@dataclass(frozen=True)
+class PoolSpec:
+    n: int
+    seed: int = 0
+    split: str = "train"
+    size: int = 64
+
+    @property
+    def key(self) -> str:
+        return f"v{POOL_VERSION}-{self.split}-s{self.seed}-n{self.n}-{self.size}px"
+
+
+class ToyworldPool:
+    """The arrays of one pool (memory-mapped), with the instructions and labels."""
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+        self.source = np.load(self.folder / "source.npy", mmap_mode="r")
+        self.target = np.load(self.folder / "target.npy", mmap_mode="r")
+        self.mask = np.load(self.folder / "mask.npy", mmap_mode="r")
+        self.global_op = np.load(self.folder / "global_op.npy")
+        self.zoom_center = np.load(self.folder / "zoom_center.npy")
+        self.task = np.load(self.folder / "task.npy")
+        meta = json.loads((self.folder / "meta.json").read_text())
+        self.instructions: list[str] = meta["instructions"]
+        self.tasks: list[str] = meta["tasks"]
+
+    def __len__(self) -> int:
+        return len(self.instructions)
+
+
+def _operated_source(source: np.ndarray, op: str, center: tuple[float, float]) -> np.ndarray:
+    """The source under a whole-picture op, as the model's fixed operation bank computes it."""
+    import torch
+
+    from editlab.models.toyworld_editor import apply_global_op
+
+    x = torch.from_numpy(np.array(source)).permute(2, 0, 1)[None].float() / 255
+    out = apply_global_op(x, GLOBAL_OPS.index(op), torch.tensor([center], dtype=torch.float32))
+    return (out[0].permute(1, 2, 0).clamp(0, 1) * 255).round().byte().numpy()
+
+
+def _generate_slice(spec: PoolSpec, start: int, stop: int, folder: str) -> tuple[int, int]:
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    import torch
+
+    torch.set_num_threads(1)
+    from editlab.toyworld import TOYWORLD_TASKS, generate_example
+
+    arrays = {name: np.load(Path(folder) / f"{name}.npy", mmap_mode="r+")
+              for name in ("source", "target", "mask", "global_op", "zoom_center", "task")}
+    texts: list[tuple[int, str]] = []
+    for i in range(start, stop):
+        ex = generate_example(spec.seed, split=spec.split, index=i, width=spec.size, height=spec.size)
+        source = np.asarray(ex.source.convert("RGB"), dtype=np.uint8)
+        target = np.asarray(ex.target.convert("RGB"), dtype=np.uint8)
+        edit = ex.meta["edit"]
+        op = global_op_of(edit)
+        params = edit.get("params") or {}
+        center = (float(params.get("cx", 0.5)), float(params.get("cy", 0.5)))
+        # A whole-picture edit is carried by the operation alone (its mask is empty): the bank's
+        # zoom is bilinear, a few edge pixels off the re-rendered target, which the oracle accepts.
+        changed = np.zeros(source.shape[:2], bool) if op != "identity" else np.any(target != source, axis=-1)
+        arrays["source"][i], arrays["target"][i], arrays["mask"][i] = source, target, changed
+        arrays["global_op"][i] = GLOBAL_OPS.index(op)
+        arrays["zoom_center"][i] = center
+        arrays["task"][i] = TOYWORLD_TASKS.index(ex.task)
+        texts.append((i, ex.instruction))
+    for a in arrays.values():
+        if hasattr(a, "flush"):
+            a.flush()
+    (Path(folder) / f"text-{start:09d}.json").write_text(json.dumps(texts))
+    return start, stop
+
+
+def build_pool(spec: PoolSpec, *, cache_dir: Path | None = None, workers: int = 2, chunk: int = 2000,
+               log: Any = print) -> ToyworldPool:
+    """The pool for `spec`, generated (resumably: finished chunks are kept) unless cached."""
+    from editlab.toyworld import TOYWORLD_TASKS
+
+    folder = (cache_dir or default_cache_dir()) / spec.key
+    if (folder / "meta.json").is_file():
+        return ToyworldPool(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    n, s = spec.n, spec.size
+    shapes = {"source": ((n, s, s, 3), np.uint8), "target": ((n, s, s, 3), np.uint8), "mask": ((n, s, s), np.bool_),
+              "global_op": ((n,), np.int64), "zoom_center": ((n, 2), np.float32), "task": ((n,), np.int64)}
+    for name, (shape, dtype) in shapes.items():
+        if not (folder / f"{name}.npy").is_file():
+            np.lib.format.open_memmap(folder / f"{name}.npy", mode="w+", dtype=dtype, shape=shape).flush()
+    todo = [(a, min(a + chunk, n)) for a in range(0, n, chunk) if not (folder / f"text-{a:09d}.json").is_file()]
+    started = time.time()
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        futures = [pool.submit(_generate_slice, spec, a, b, str(folder)) for a, b in todo]
+        for k, future in enumerate(futures, 1):
+            future.result()
+            if k % 10 == 0 or k == len(futures):
+                log(f"pool {spec.key}: {k}/{len(futures)} chunks, {time.time() - started:.0f} s")
+    instructions = [""] * n
+    for path in sorted(folder.glob("text-*.json")):
+        for i, text in json.loads(path.read_text()):
+            instructions[i] = text
+    meta = {"spec": spec.__dict__, "instructions": instructions, "tasks": list(TOYWORLD_TASKS),
+            "global_ops": list(GLOBAL_OPS), "seconds": round(time.time() - started, 1)}
+    write_text(folder / "meta.json", json.dumps(meta))
+    return ToyworldPool(folder)
+
+
+def pool_tasks(pool: ToyworldPool) -> Sequence[str]:
+    return [pool.tasks[t] for t in pool.task]
