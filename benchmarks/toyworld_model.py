@@ -1,8 +1,9 @@
-"""Oracle evaluation of the shipped toyworld model (or any IP2P model folder) on held-out cases.
+"""Oracle evaluation of the shipped toyworld model (or any toyworld-editor or IP2P model folder) on held-out cases.
 
     python benchmarks/toyworld_model.py              # 20 cases per task + 150 held-out phrasings + 30 episodes
     python benchmarks/toyworld_model.py --quick      # a smoke-test size
-    python benchmarks/toyworld_model.py --model runs/toyworld/model --no-card
+    python benchmarks/toyworld_model.py --model runs/toyworld-editor/model --no-card
+    python benchmarks/toyworld_model.py --model src/editlab/assets/toyworld-model --out benchmarks/results/toyworld_ip2p_model.json
 
 Suites (all unseen scenes, fixed seeds):
 - single-turn: toyworld `test` split (training phrasings), every task;
@@ -30,7 +31,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO / "src"))
 
-DEFAULT_MODEL = REPO / "src" / "editlab" / "assets" / "toyworld-model"
+DEFAULT_MODEL = REPO / "src" / "editlab" / "assets" / "toyworld-editor"
 TARGETS = {"single_turn_success": 0.90, "min_task_success": 0.70, "heldout_success": 0.80,
            "preservation": 4.5, "episode_success": 0.70}
 SEED = 20260
@@ -112,6 +113,22 @@ def run_episodes(editor, oracle, episodes) -> dict:
             "per_kind": {kind: sum(v) / len(v) for kind, v in sorted(by_kind.items())}}
 
 
+def one_edit_latency(editor, example, repeats: int = 20) -> float:
+    """Median seconds of one single-picture edit (what a user waits for at the command line, model loaded)."""
+    import statistics
+
+    from editlab.types import EditRequest
+
+    request = EditRequest(image=example.source, instruction=example.instruction, seed=SEED)
+    editor.edit_batch([request])  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        editor.edit_batch([request])
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
 def targets_report(result: dict) -> dict:
     single, heldout, episodes = result["single_turn"], result["heldout"], result.get("episodes")
     measured = {
@@ -129,9 +146,11 @@ def targets_report(result: dict) -> dict:
 
 def markdown(result: dict) -> str:
     single, identity = result["single_turn"], result["identity_reference"]
-    lines = [f"Oracle evaluation (`benchmarks/toyworld_model.py`, {result['timestamp']}, "
-             f"{result['settings']['num_inference_steps']} steps, text/image guidance "
-             f"{result['settings']['guidance_scale']}/{result['settings']['image_guidance_scale']}):", "",
+    settings = result["settings"]
+    how = ("one forward pass, no guidance" if settings["guidance_scale"] is None else
+           f"{settings['num_inference_steps']} steps, text/image guidance {settings['guidance_scale']}/"
+           f"{settings['image_guidance_scale']}")
+    lines = [f"Oracle evaluation (`benchmarks/toyworld_model.py`, {result['timestamp']}, {how}):", "",
              "| target | goal | measured | met |", "|---|---|---|---|"]
     for name, t in result["targets"].items():
         value = "n/a" if t["measured"] is None else (f"{t['measured']:.2f}" if name == "preservation" else f"{t['measured']:.1%}")
@@ -167,7 +186,8 @@ def main() -> int:
     args = parser.parse_args()
     folder = Path(args.model)
     if not (folder / "model_index.json").is_file():
-        print(f"no model at {folder}; train it with: editlab train --config configs/train/toyworld.yaml", file=sys.stderr)
+        print(f"no model at {folder}; train it with: editlab train --config configs/train/toyworld-editor.yaml",
+              file=sys.stderr)
         return 2
     if args.quick:
         args.per_task, args.heldout, args.episodes = 2, 15, 3
@@ -184,7 +204,15 @@ def main() -> int:
     guidance = args.guidance_scale if args.guidance_scale is not None else cfg.get("guidance_scale", 7.5)
     image_guidance = args.image_guidance_scale if args.image_guidance_scale is not None else cfg.get("image_guidance_scale", 1.5)
     oracle = toyworld.Oracle()
-    editor = DiffusersEditor(folder, steps, guidance, image_guidance)
+    from editlab.pipelines.toyworld_editor import is_toyworld_editor_folder
+
+    one_step = is_toyworld_editor_folder(folder)
+    if one_step:  # the one-step composite editor: no sampler, no guidance
+        from editlab.editors.toyworld_editor import ToyworldEditor
+
+        editor, steps, guidance, image_guidance = ToyworldEditor(str(folder)), 1, None, None
+    else:
+        editor = DiffusersEditor(folder, steps, guidance, image_guidance)
 
     single_cases = [toyworld.generate_example(SEED, split="test", task=task, index=i)
                     for task in toyworld.TOYWORLD_TASKS for i in range(args.per_task)]
@@ -203,10 +231,14 @@ def main() -> int:
         "benchmark": "toyworld_model", "model": str(folder), "quick": args.quick,
         "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "settings": {"num_inference_steps": steps, "guidance_scale": guidance, "image_guidance_scale": image_guidance,
-                     "seed": SEED, "scheduler": type(editor.pipeline.scheduler).__name__},
+                     "seed": SEED, "scheduler": "none (one forward pass)" if one_step
+                     else type(editor.pipeline.scheduler).__name__},
         "single_turn": single, "identity_reference": identity, "heldout": heldout, "episodes": episodes,
-        "seconds": {"total": time.perf_counter() - start, "single_turn_per_image": single_seconds / max(1, single["n"])},
-        "training": {k: training.get("extra", {}).get(k) for k in ("wall_minutes", "stopped_early_by_time_budget", "vae")},
+        "seconds": {"total": time.perf_counter() - start, "single_turn_per_image": single_seconds / max(1, single["n"]),
+                    "latency_one_edit": one_edit_latency(editor, single_cases[0])},
+        "model_megabytes": round(sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 1e6, 2),
+        "training": ({k: training.get(k) for k in ("training_minutes", "steps", "samples")} if one_step else
+                     {k: training.get("extra", {}).get(k) for k in ("wall_minutes", "stopped_early_by_time_budget", "vae")}),
     }
     result["targets"] = targets_report(result)
     table = markdown(result)

@@ -19,6 +19,10 @@ Design (why each part is there):
   cross-attention from the image to the instruction's words at 16x16 and 8x8, for grounding
   referring expressions ("the star left of the red circle");
 - self-attention at 8x8 for relations across the picture (move, count, "the biggest");
+- **pointing**: a heatmap over the 16x16 cells of where the edit acts (the referred object, the
+  named region), trained on toyworld's exact answer and fed back to the mask and content heads;
+  grounding learns from a direct signal instead of only through pixels, and the zoom centre is
+  the heatmap's expected position;
 - a thin full-resolution refinement on the source, the coarse mask and content, so edges are
   placed to the pixel.
 
@@ -193,11 +197,20 @@ def coord_channels(batch: int, height: int, width: int, like: torch.Tensor) -> t
     return torch.stack([gx, gy]).unsqueeze(0).expand(batch, -1, -1, -1)
 
 
+def cell_centres(height: int, width: int, like: torch.Tensor) -> torch.Tensor:
+    """(1, 2, height, width): the centre of each cell of a height x width grid over the picture, in [0, 1]."""
+    ys = (torch.arange(height, device=like.device, dtype=like.dtype) + 0.5) / height
+    xs = (torch.arange(width, device=like.device, dtype=like.dtype) + 0.5) / width
+    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+    return torch.stack([gx, gy]).unsqueeze(0)
+
+
 # ------------------------------------------------------------------------------ the model
 
 
 class ToyworldEditorModel(ModelMixin, ConfigMixin):
-    """Source picture + instruction ids -> edit mask logits, content, operation logits, zoom centre."""
+    """Source picture + instruction ids -> edit mask logits, content, operation logits, referent heatmap logits and
+    its expected position (the zoom centre)."""
 
     config_name = "config.json"
 
@@ -231,6 +244,10 @@ class ToyworldEditorModel(ModelMixin, ConfigMixin):
         self.merge = nn.Conv2d(2 * c, c, 1)
         self.dec = nn.ModuleList([FiLMResBlock(c, text_dim), FiLMResBlock(c, text_dim)])
         self.dec_cross = Attention(c, text_dim)
+        # pointing: where the edit acts (the referred object, the named region), fed back to the heads
+        self.referent_head = nn.Conv2d(c, 1, 1)
+        self.referent_in = nn.Conv2d(1, c, 1)
+        self.post = FiLMResBlock(c, text_dim)
         self.out_norm = nn.GroupNorm(_groups(c), c)
         self.to_pixels = nn.Conv2d(c, 4 * p * p, 1)  # mask logit + RGB content per pixel of the patch
         r = refine_channels
@@ -244,7 +261,6 @@ class ToyworldEditorModel(ModelMixin, ConfigMixin):
             nn.init.zeros_(self.refine[-1].weight)
             nn.init.zeros_(self.refine[-1].bias)
         self.op_head = nn.Sequential(nn.Linear(c2 + text_dim, 256), nn.SiLU(), nn.Linear(256, len(GLOBAL_OPS)))
-        self.center_head = nn.Conv2d(c, 1, 1)
 
     def map_unknown_tokens(self, ids: torch.Tensor) -> torch.Tensor:
         """Words never seen in training have untrained embeddings: read them as <unk>, which training taught
@@ -279,15 +295,16 @@ class ToyworldEditorModel(ModelMixin, ConfigMixin):
         for block in self.dec:
             x = block(x, sentence)
         x = self.dec_cross(x, words, pad)
+        referent_logits = self.referent_head(x).flatten(1)
+        heat = referent_logits.softmax(-1).view(b, 1, h // p, w // p)
+        center = (heat * cell_centres(h // p, w // p, heat)).sum((2, 3))
+        x = self.post(x + self.referent_in(heat / heat.amax((2, 3), keepdim=True)), sentence)
         x = F.silu(self.out_norm(x))
-        heat = self.center_head(x).flatten(1).softmax(-1).view(b, 1, h // p, w // p)
-        grid = (coord_channels(b, h // p, w // p, heat) + 1) / 2  # cell centres in [0, 1] (approx.)
-        center = (heat * grid).sum((2, 3))
         coarse = F.pixel_shuffle(self.to_pixels(x), p)
         if self.refine is not None:
             coarse = coarse + self.refine(torch.cat([source * 2 - 1, coords, coarse], 1))
         return {"mask_logits": coarse[:, :1], "content": torch.sigmoid(coarse[:, 1:]),
-                "op_logits": op_logits, "center": center}
+                "op_logits": op_logits, "referent_logits": referent_logits, "center": center}
 
     @staticmethod
     def compose(source: torch.Tensor, outputs: dict[str, torch.Tensor], *, op: torch.Tensor | None = None,

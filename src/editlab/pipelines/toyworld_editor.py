@@ -88,8 +88,9 @@ class ToyworldEditorPipeline:
         tokenizer = PreTrainedTokenizerFast.from_pretrained(folder / "tokenizer")
         return cls(model, tokenizer)
 
-    def save_pretrained(self, folder: str | Path, *, training: dict[str, Any] | None = None,
-                        metrics: list[dict[str, Any]] | None = None) -> Path:
+    def save_pretrained(self, folder: str | Path, *, extra_files: dict[str, str] | None = None) -> Path:
+        """Write the folder (atomically: a finished folder replaces the old one); `extra_files` maps a file
+        name to its text (the model card, the training record)."""
         import shutil
 
         folder = Path(folder)
@@ -101,11 +102,8 @@ class ToyworldEditorPipeline:
         index = {"_class_name": PIPELINE_CLASS, "_editlab_kind": KIND, "model": ["editlab", "ToyworldEditorModel"],
                  "tokenizer": ["transformers", "PreTrainedTokenizerFast"]}
         (tmp / "model_index.json").write_text(json.dumps(index, indent=2) + "\n")
-        if training is not None:
-            (tmp / "editlab_training.json").write_text(json.dumps({**training, "metrics": metrics or []}, indent=1))
-        from editlab.pipelines.toyworld_editor_card import model_card
-
-        (tmp / "README.md").write_text(model_card(self.model, training or {}, metrics or []))
+        for name, text in (extra_files or {}).items():
+            (tmp / name).write_text(text, encoding="utf-8")
         old = folder.with_name(folder.name + ".old")
         if folder.exists():
             folder.rename(old)

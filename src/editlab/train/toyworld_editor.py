@@ -12,7 +12,10 @@ pre-generated examples (`train.toyworld_pool`, generated once and cached, its ti
 - **mask loss**: binary cross-entropy of `m` against the exact change mask;
 - **content loss**: L1 of `c` on the changed pixels alone (a direct signal for what to paint);
 - **operation loss**: cross-entropy of the operation head against the example's operation;
-- **centre loss**: L1 of the predicted zoom centre on zoom examples.
+- **centre loss**: L1 of the predicted zoom centre on zoom examples;
+- **Dice loss** on the mask (changed pixels are few: BCE alone under-weights them);
+- **referent loss**: cross-entropy of the pointing heatmap against the cell where the edit acts
+  (the referred object, the named region; `toyworld_pool.referent_of`).
 
 Word dropout (`word_dropout`) replaces random words by <unk> so the model learns to read past
 words it does not know; at inference words never seen in training are read as <unk>.
@@ -82,6 +85,8 @@ class ToyworldEditorTrainConfig:
     content_weight: float = 1.0
     op_weight: float = 0.5
     center_weight: float = 2.0
+    referent_weight: float = 0.5
+    dice_weight: float = 1.0
     # outputs
     log_every: int = 50
     eval_every_minutes: float = 6.0
@@ -121,6 +126,18 @@ def build_tokenizer(max_tokens: int):
 def encode_instructions(tokenizer: Any, texts: list[str], max_tokens: int) -> np.ndarray:
     ids = tokenizer(texts, padding="max_length", truncation=True, max_length=max_tokens).input_ids
     return np.asarray(ids, dtype=np.int64)
+
+
+def build_model(config: ToyworldEditorTrainConfig, tokenizer: Any, known_token_ids: list[int]) -> Any:
+    """A fresh model for `config`: sized by the config, vocabulary from the tokenizer, words seen in the pool."""
+    from editlab.models.toyworld_editor import ToyworldEditorModel
+
+    return ToyworldEditorModel(
+        vocab_size=len(tokenizer), max_tokens=config.max_tokens, pad_token_id=tokenizer.pad_token_id,
+        unk_token_id=tokenizer.unk_token_id, text_dim=config.text_dim, text_layers=config.text_layers,
+        channels=config.channels, deep_channels=config.deep_channels,
+        refine_channels=config.refine_channels, known_token_ids=known_token_ids,
+    )
 
 
 def _lr_factor(config: ToyworldEditorTrainConfig, step: int, progress: float) -> float:
@@ -165,6 +182,23 @@ def losses(model: Any, batch: dict[str, Any], config: ToyworldEditorTrainConfig)
         "content": ((out["content"] - target).abs() * mask).sum() / (3 * mask.sum()).clamp(min=1),
         "op": F.cross_entropy(out["op_logits"], batch["global_op"]),
     }
+    # soft Dice on the mask: BCE alone is dominated by the many unchanged pixels
+    has_change = mask.flatten(1).sum(1) > 0
+    if bool(has_change.any()):
+        p, t = m.flatten(1)[has_change], mask.flatten(1)[has_change]
+        terms["dice"] = (1 - (2 * (p * t).sum(1) + 1) / (p.sum(1) + t.sum(1) + 1)).mean()
+    else:
+        terms["dice"] = source.new_zeros(())
+    referent = batch.get("referent")
+    if referent is not None and bool((referent[:, 2] > 0).any()):
+        pick = referent[:, 2] > 0
+        cells = out["referent_logits"].shape[1]
+        side = int(round(cells ** 0.5))
+        col = (referent[pick, 0] * side).long().clamp(0, side - 1)
+        row = (referent[pick, 1] * side).long().clamp(0, side - 1)
+        terms["referent"] = F.cross_entropy(out["referent_logits"][pick], row * side + col)
+    else:
+        terms["referent"] = source.new_zeros(())
     is_zoom = batch["global_op"] == GLOBAL_OPS.index("zoom")
     if bool(is_zoom.any()):
         lo, hi = 0.5 / ZOOM, 1 - 0.5 / ZOOM
@@ -172,7 +206,8 @@ def losses(model: Any, batch: dict[str, Any], config: ToyworldEditorTrainConfig)
     else:
         terms["center"] = source.new_zeros(())
     total = (terms["composite"] + config.mask_weight * terms["mask"] + config.content_weight * terms["content"]
-             + config.op_weight * terms["op"] + config.center_weight * terms["center"])
+             + config.op_weight * terms["op"] + config.center_weight * terms["center"]
+             + config.dice_weight * terms["dice"] + config.referent_weight * terms["referent"])
     return {"loss": total, **terms}
 
 
@@ -199,6 +234,7 @@ class Batches:
             "input_ids": torch.from_numpy(ids),
             "global_op": torch.from_numpy(self.pool.global_op[index]),
             "center": torch.from_numpy(self.pool.zoom_center[index]),
+            **({"referent": torch.from_numpy(self.pool.referent[index])} if self.pool.referent is not None else {}),
         }
 
 
@@ -246,16 +282,20 @@ class ToyworldEditorTrainer:
         """Export the EMA weights of the latest checkpoint (what the run would export if it ended now)."""
         from safetensors.torch import load_file
 
-        from editlab.models.toyworld_editor import ToyworldEditorModel
+        from editlab.train.toyworld_pool import PoolSpec, build_pool
 
         if not self.checkpoints():
             raise EditlabError(f"{self.out} has no checkpoints to export; train first")
         latest = self.checkpoints()[-1]
-        model = ToyworldEditorModel.from_config(json.loads((self.out / "model_config.json").read_text()))
+        tokenizer = build_tokenizer(self.config.max_tokens)
+        pool = build_pool(PoolSpec(n=self.config.pool_size, seed=self.config.pool_seed),
+                          cache_dir=Path(self.config.cache_dir) if self.config.cache_dir else None, log=self.log)
+        known = sorted(int(i) for i in np.unique(encode_instructions(tokenizer, pool.instructions, self.config.max_tokens)))
+        model = build_model(self.config, tokenizer, known)
         model.load_state_dict(load_file(latest / "ema.safetensors"))
         state = json.loads((latest / "state.json").read_text())
         export = Path(self.config.export_dir or self.out / "model")
-        self.export(model, build_tokenizer(self.config.max_tokens), export,
+        self.export(model, tokenizer, export,
                     {"steps": state["step"], "samples": state["step"] * self.config.batch_size,
                      "training_minutes": round(state["elapsed_seconds"] / 60, 2), "final_eval": self._last_eval()})
         return export
@@ -293,13 +333,7 @@ class ToyworldEditorTrainer:
         weights = _example_weights(config, pool)
 
         torch.manual_seed(config.seed)
-        model = ToyworldEditorModel(
-            vocab_size=len(tokenizer), max_tokens=config.max_tokens, pad_token_id=tokenizer.pad_token_id,
-            unk_token_id=tokenizer.unk_token_id, text_dim=config.text_dim, text_layers=config.text_layers,
-            channels=config.channels, deep_channels=config.deep_channels,
-            refine_channels=config.refine_channels, known_token_ids=known,
-        )
-        (self.out / "model_config.json").write_text(json.dumps(dict(model.config), indent=1))
+        model = build_model(config, tokenizer, known)
         ema = ToyworldEditorModel.from_config(model.config)
         ema.load_state_dict(model.state_dict())
         ema.requires_grad_(False)
@@ -388,9 +422,15 @@ class ToyworldEditorTrainer:
     def export(self, model: Any, tokenizer: Any, folder: Path, training: dict[str, Any]) -> None:
         from editlab.pipelines.toyworld_editor import ToyworldEditorPipeline
 
+        from editlab.train.toyworld_editor_card import model_card
+
         pipeline = ToyworldEditorPipeline(model=model, tokenizer=tokenizer)
         metrics = [json.loads(line) for line in (self.out / "metrics.jsonl").read_text().splitlines() if line]
-        pipeline.save_pretrained(folder, training={"config": self.config.to_dict(), **training}, metrics=metrics)
+        record = {"config": self.config.to_dict(), **training}
+        pipeline.save_pretrained(folder, extra_files={
+            "editlab_training.json": json.dumps({**record, "metrics": metrics}, indent=1),
+            "README.md": model_card(model, record, metrics),
+        })
 
 
 class QuickEvaluator:

@@ -69,11 +69,63 @@ class PoolSpec:
         return f"v{POOL_VERSION}-{self.split}-s{self.seed}-n{self.n}-{self.size}px"
 
 
+def referent_of(scene: Any, edit: Any) -> tuple[float, float, float]:
+    """Where in the picture an edit acts, as (x, y, 1) in [0, 1], or (0, 0, 0) when nowhere in particular.
+
+    The referred object (or label) for object edits, the first part's for two-part edits, the named
+    region's centre for additions; a pointing target that teaches a model to ground the instruction.
+    """
+    from editlab.toyworld import palette
+
+    if not scene.view.is_identity():
+        return 0.0, 0.0, 0.0
+    if edit.task == "hybrid" and edit.parts:
+        return referent_of(scene, edit.parts[0])
+    if edit.task == "add":
+        col, row = palette.REGIONS[edit.params["region"]]
+        return (col + 0.5) / 3, (row + 0.5) / 3, 1.0
+    if edit.target is None or edit.task in ("style", "view", "background"):
+        return 0.0, 0.0, 0.0
+    for element in [*scene.objects, *scene.labels]:
+        if element.id == edit.target:
+            return float(element.x), float(element.y), 1.0
+    return 0.0, 0.0, 0.0
+
+
+def _referent_slice(spec: PoolSpec, start: int, stop: int) -> np.ndarray:
+    """The referents of examples `start..stop`, from the same random draws as `generate_example` (no rendering
+    except the visibility check of whole-picture edits)."""
+    from editlab.toyworld import TOYWORLD_TASKS
+    from editlab.toyworld.generate import example_rng, sample_scene_and_edit
+
+    out = np.zeros((stop - start, 3), np.float32)
+    for k, i in enumerate(range(start, stop)):
+        task = TOYWORLD_TASKS[i % len(TOYWORLD_TASKS)]
+        scene, edit = sample_scene_and_edit(example_rng(spec.seed, spec.split, i), task, 1.0)
+        out[k] = referent_of(scene, edit)
+    return out
+
+
+def build_referents(spec: PoolSpec, folder: Path, *, workers: int = 2, chunk: int = 10000) -> np.ndarray:
+    path = folder / "referent.npy"
+    if path.is_file():
+        return np.load(path)
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        parts = list(pool.map(_referent_slice, [spec] * len(range(0, spec.n, chunk)),
+                              range(0, spec.n, chunk), [min(a + chunk, spec.n) for a in range(0, spec.n, chunk)]))
+    referents = np.concatenate(parts)
+    tmp = folder / "referent.tmp.npy"
+    np.save(tmp, referents)
+    tmp.rename(path)
+    return referents
+
+
 class ToyworldPool:
     """The arrays of one pool (memory-mapped), with the instructions and labels."""
 
     def __init__(self, folder: Path):
         self.folder = Path(folder)
+        self.referent = np.load(self.folder / "referent.npy") if (self.folder / "referent.npy").is_file() else None
         self.source = np.load(self.folder / "source.npy", mmap_mode="r")
         self.target = np.load(self.folder / "target.npy", mmap_mode="r")
         self.mask = np.load(self.folder / "mask.npy", mmap_mode="r")
@@ -139,6 +191,8 @@ def build_pool(spec: PoolSpec, *, cache_dir: Path | None = None, workers: int = 
 
     folder = (cache_dir or default_cache_dir()) / spec.key
     if (folder / "meta.json").is_file():
+        if not (folder / "referent.npy").is_file():
+            build_referents(spec, folder, workers=workers)
         return ToyworldPool(folder)
     folder.mkdir(parents=True, exist_ok=True)
     n, s = spec.n, spec.size
@@ -161,6 +215,7 @@ def build_pool(spec: PoolSpec, *, cache_dir: Path | None = None, workers: int = 
             instructions[i] = text
     meta = {"spec": spec.__dict__, "instructions": instructions, "tasks": list(TOYWORLD_TASKS),
             "global_ops": list(GLOBAL_OPS), "seconds": round(time.time() - started, 1)}
+    build_referents(spec, folder, workers=workers)
     write_text(folder / "meta.json", json.dumps(meta))
     return ToyworldPool(folder)
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-BENCHMARK_START = "<!-- benchmark:start -->"
-BENCHMARK_END = "<!-- benchmark:end -->"
+from editlab.train.export import BENCHMARK_BEGIN, BENCHMARK_END
 
 
 def _curve(metrics: list[dict[str, Any]]) -> str:
@@ -71,7 +70,7 @@ Learning curve:
 
 ## Benchmark
 
-{BENCHMARK_START}
+{BENCHMARK_BEGIN}
 (filled in by `python benchmarks/toyworld_model.py`)
 {BENCHMARK_END}
 """
