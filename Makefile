@@ -24,12 +24,14 @@ demo: install
 
 test: install
 	$(PY) -m pytest -q
+	$(VENV)/bin/lint-imports
 
 bench: install
 	$(PY) benchmarks/run_all.py --out benchmarks/results
 
 lint: install
 	$(PY) -m ruff check src tests benchmarks
+	$(VENV)/bin/lint-imports
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache

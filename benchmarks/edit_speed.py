@@ -179,7 +179,7 @@ def run_unet_part(quick: bool, repeats: int) -> dict[str, Any]:
 
 
 def run_toyworld_part(cases: int) -> dict[str, Any]:
-    from editlab.edit.models import TOYWORLD_IP2P_MODEL_DIR as TOYWORLD_MODEL_DIR
+    from editlab.pipelines.resolve import TOYWORLD_IP2P_MODEL_DIR as TOYWORLD_MODEL_DIR
 
     if not (TOYWORLD_MODEL_DIR / "model_index.json").is_file():
         return {"skipped": f"the toyworld model is not shipped yet ({TOYWORLD_MODEL_DIR}); train it, then rerun"}
@@ -231,7 +231,7 @@ def run_toyworld_part(cases: int) -> dict[str, Any]:
 def run_toyworld_tuning(cases: int) -> dict[str, Any]:
     """Oracle success and seconds per edit over solver x steps x guidance cutoff on the toyworld
     model: the measurement editlab's default extras are chosen from (`--tune`)."""
-    from editlab.edit.models import TOYWORLD_IP2P_MODEL_DIR as TOYWORLD_MODEL_DIR
+    from editlab.pipelines.resolve import TOYWORLD_IP2P_MODEL_DIR as TOYWORLD_MODEL_DIR
 
     if not (TOYWORLD_MODEL_DIR / "model_index.json").is_file():
         return {"skipped": f"the toyworld model is not shipped yet ({TOYWORLD_MODEL_DIR})"}

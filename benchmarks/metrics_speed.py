@@ -30,8 +30,8 @@ from PIL import Image  # noqa: E402
 
 from editlab.bench.metrics import pixel, similarity  # noqa: E402
 from editlab.bench.metrics.encoders import load_encoder  # noqa: E402
-from editlab.bench.metrics.preprocess import parallel_map  # noqa: E402
 from editlab.io import load_image, write_json  # noqa: E402
+from editlab.io.pool import parallel_map  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "metrics_speed.json"
 

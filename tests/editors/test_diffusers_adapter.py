@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from editlab.edit.masks import feather_weights, mask_from_box
 from editlab.editors import get_editor
 from editlab.editors.diffusers_adapter import DiffusersEditor, SDXLIP2PEditor
 from editlab.errors import EditlabError
+from editlab.imaging.masks import feather_weights, mask_from_box
 from editlab.types import EditRequest
 
 

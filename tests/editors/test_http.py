@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from editlab.edit.masks import mask_from_box
 from editlab.editors import get_editor
 from editlab.errors import EditlabError
+from editlab.imaging.masks import mask_from_box
 from editlab.testing import LocalServer
 from editlab.types import EditRequest
 

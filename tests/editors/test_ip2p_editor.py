@@ -79,13 +79,15 @@ def test_reference_mode_matches_diffusers(tiny_model_dirs):
     assert np.abs(np.asarray(ours, dtype=int) - np.asarray(expected, dtype=int)).max() <= 1
 
 
-def test_toyworld_name(monkeypatch, tiny_model_dirs, tmp_path, photo):
-    from editlab.edit import models
+def test_toyworld_ip2p_name(monkeypatch, tiny_model_dirs, tmp_path, photo):
+    """'toyworld-ip2p' is the shipped InstructPix2Pix-format toyworld model (the default 'toyworld' is the
+    one-step toyworld editor: tests/models/test_toyworld_editor.py)."""
+    from editlab.pipelines import resolve
 
-    monkeypatch.setattr(models, "TOYWORLD_MODEL_DIR", tmp_path / "missing")
-    with pytest.raises(EditlabError, match="toyworld model is not installed"):
-        get_editor("toyworld")
-    monkeypatch.setattr(models, "TOYWORLD_MODEL_DIR", tiny_model_dirs["ip2p"])
-    editor = get_editor("toyworld", **FAST)
-    assert editor.name == "toyworld" and editor.describe()["model"]["origin"] == "toyworld"
+    monkeypatch.setattr(resolve, "TOYWORLD_IP2P_MODEL_DIR", tmp_path / "missing")
+    with pytest.raises(EditlabError, match="toyworld-ip2p model is not installed"):
+        get_editor("toyworld-ip2p")
+    monkeypatch.setattr(resolve, "TOYWORLD_IP2P_MODEL_DIR", tiny_model_dirs["ip2p"])
+    editor = get_editor("toyworld-ip2p", **FAST)
+    assert editor.name == "toyworld-ip2p" and editor.describe()["model"]["origin"] == "toyworld"
     assert editor.edit(EditRequest(photo, "add a star", seed=0)).size == photo.size

@@ -4,9 +4,9 @@ import shutil
 
 import pytest
 
-from editlab.edit.model_defaults import read_model_defaults, write_model_defaults
 from editlab.editors import get_editor
 from editlab.errors import EditlabError
+from editlab.pipelines.model_defaults import read_model_defaults, write_model_defaults
 from editlab.types import EditRequest
 
 

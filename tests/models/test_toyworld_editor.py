@@ -116,7 +116,7 @@ def test_shipped_model_edits_far_better_than_returning_the_input(shipped):
     oracle = toyworld.Oracle()
     cases = [toyworld.generate_example(777, split="test", task=t, index=i) for t in toyworld.TOYWORLD_TASKS for i in range(2)]
     outputs = shipped(prompt=[c.instruction for c in cases], image=[c.source for c in cases]).images
-    model = np.mean([oracle.score(c, o).success for c, o in zip(cases, outputs)])
+    model = np.mean([oracle.score(c, o).success for c, o in zip(cases, outputs, strict=True)])
     identity = np.mean([oracle.score(c, c.source).success for c in cases])
     assert identity == 0.0
     assert model >= SHIPPED_FLOOR, f"shipped model success {model:.0%} on 30 fixed cases (floor {SHIPPED_FLOOR:.0%})"

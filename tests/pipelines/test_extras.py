@@ -5,7 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
-from editlab.edit.masks import feather_weights, mask_from_box
+from editlab.imaging.masks import feather_weights, mask_from_box
 from editlab.pipelines import EditExtras, InstructPix2PixPipeline
 from editlab.pipelines.tiny import tiny_ip2p_components
 

@@ -83,7 +83,7 @@ def register(subparsers) -> None:
 
 
 def _scales(text: str | None, default: tuple[float, ...], what: str) -> tuple[float, ...]:
-    from editlab.edit.masks import parse_numbers
+    from editlab.imaging.masks import parse_numbers
 
     return default if text is None else tuple(parse_numbers(text, what))
 
@@ -135,7 +135,7 @@ def _editor_options(args) -> dict[str, Any]:
 
 
 def _load_mask(args, image):
-    from editlab.edit import masks
+    from editlab.imaging import masks
     from editlab.io import load_mask
 
     if args.mask:
@@ -199,7 +199,7 @@ def run(args) -> int:
 
 
 def _make_scorer(args):
-    from editlab.edit.guidance import default_scorer_name, get_scorer
+    from editlab.editors.guidance import default_scorer_name, get_scorer
 
     name = args.scorer or default_scorer_name(args.model, args.clip_model)
     if name == "clip":
@@ -210,7 +210,7 @@ def _make_scorer(args):
 
 
 def _run_guidance(args, editor, request, scorer, out, text_scales, image_scales, started) -> int:
-    from editlab.edit import guidance
+    from editlab.editors import guidance
 
     if args.sweep:
         result = guidance.run_sweep(editor, request, text_scales or guidance.SWEEP_TEXT_SCALES,

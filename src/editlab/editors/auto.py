@@ -15,7 +15,7 @@ from editlab.errors import EditlabError
 
 def build_model(arg: str | None = None, **options: Any) -> Editor:
     """Registry factory for `model:<spec>` and for any spec that is not a registered editor name."""
-    from editlab.edit.models import resolve_model
+    from editlab.pipelines.resolve import resolve_model
 
     if not arg:
         arg = "toyworld"

@@ -57,7 +57,7 @@ class ModelEditor(Editor):
         import torch
 
         from editlab import __version__
-        from editlab.edit.models import weights_fingerprint
+        from editlab.pipelines.resolve import weights_fingerprint
 
         if self._weights is None and self.source is not None:
             self._weights = weights_fingerprint(self.source)

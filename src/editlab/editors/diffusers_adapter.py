@@ -19,11 +19,11 @@ from typing import Any
 
 from PIL import Image
 
-from editlab.edit import masks as masklib
-from editlab.edit.sizing import from_working, plan_size, to_working
 from editlab.editors.base import ModelEditor
 from editlab.editors.params import ALIASES, request_seed, validate_request
 from editlab.errors import EditlabError
+from editlab.imaging import masks as masklib
+from editlab.imaging.sizing import from_working, plan_size, to_working
 from editlab.types import EditRequest
 
 #: parameters editlab itself consumes around the call
@@ -75,8 +75,8 @@ class DiffusersEditor(ModelEditor):
         self.last_provenance: list[dict[str, Any]] = []
 
     def _load(self, model: Any, **kwargs: Any):
-        from editlab.edit.loading import load_diffusers_pipeline
-        from editlab.edit.models import ModelSource, resolve_model
+        from editlab.pipelines.loading import load_diffusers_pipeline
+        from editlab.pipelines.resolve import ModelSource, resolve_model
 
         if kwargs.pop("config", None) is not None:
             raise EditlabError("config= describes single-file checkpoints; the diffusers adapter loads folders and hub ids")
@@ -183,8 +183,8 @@ class SDXLIP2PEditor(DiffusersEditor):
     name = "sdxl-ip2p"
 
     def _load(self, model: Any, **kwargs: Any):
-        from editlab.edit.loading import load_sdxl_ip2p_pipeline
-        from editlab.edit.models import ModelSource, resolve_model
+        from editlab.pipelines.loading import load_sdxl_ip2p_pipeline
+        from editlab.pipelines.resolve import ModelSource, resolve_model
 
         kwargs.pop("pipeline_class", None)
         self.source = model if isinstance(model, ModelSource) else resolve_model(model, kind="sdxl-ip2p",

@@ -28,11 +28,11 @@ from typing import Any
 
 from PIL import Image
 
-from editlab.edit import masks as masklib
-from editlab.edit.sizing import from_working, mask_to_working, plan_letterbox, to_working
 from editlab.editors.base import Editor
 from editlab.editors.params import validate_request
 from editlab.errors import EditlabError
+from editlab.imaging import masks as masklib
+from editlab.imaging.sizing import from_working, mask_to_working, plan_letterbox, to_working
 from editlab.types import EditRequest
 
 RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}

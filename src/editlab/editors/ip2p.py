@@ -50,11 +50,11 @@ class IP2PEditor(ModelEditor):
         progress: bool = False,
         **defaults: Any,
     ):
-        from editlab.edit.models import ModelSource, resolve_model
         from editlab.pipelines.instruct_pix2pix import EditExtras
+        from editlab.pipelines.resolve import ModelSource, resolve_model
 
         if pipeline is None:
-            from editlab.edit.loading import load_ip2p_pipeline
+            from editlab.pipelines.loading import load_ip2p_pipeline
 
             self.source = model if isinstance(model, ModelSource) else resolve_model(model, kind="ip2p", revision=revision)
             pipeline = load_ip2p_pipeline(self.source, device=device, precision=precision, config=config)

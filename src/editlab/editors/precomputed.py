@@ -59,7 +59,7 @@ class PrecomputedEditor(Editor):
             if path is None:
                 raise EditlabError(f"{self.folder}: no output named {name} ({'/'.join(EXTENSIONS)}); check the file naming")
             paths.append(path)
-        from editlab.bench.metrics.preprocess import parallel_map  # decodes on a small thread pool
+        from editlab.io.pool import parallel_map  # decodes on a small thread pool
 
         return parallel_map(load_image, paths)
 

@@ -32,7 +32,7 @@ class ToyworldEditor(ModelEditor):
 
     def __init__(self, model: Any = "toyworld", *, pipeline: Any = None, device: str | None = None,
                  revision: str | None = None, **defaults: Any):
-        from editlab.edit.models import ModelSource, resolve_model
+        from editlab.pipelines.resolve import ModelSource, resolve_model
 
         if pipeline is None:
             from editlab.pipelines.toyworld_editor import ToyworldEditorPipeline

@@ -1,4 +1,4 @@
-"""Input/output shared by all of editlab: image loading and atomic writes."""
+"""Input/output shared by all of editlab: image loading, atomic writes, a shared thread pool (`io.pool`)."""
 
 from editlab.io.atomic import atomic_write, write_bytes, write_json, write_text
 from editlab.io.images import load_image, load_mask, save_image

@@ -46,8 +46,8 @@ from diffusers.loaders import StableDiffusionLoraLoaderMixin
 from diffusers.utils import BaseOutput
 from diffusers.utils.torch_utils import randn_tensor
 
-from editlab.edit import masks as masklib
-from editlab.edit.sizing import SizePlan, crop_restore_tensor, mask_to_working, plan_size, to_working
+from editlab.imaging import masks as masklib
+from editlab.imaging.sizing import SizePlan, crop_restore_tensor, mask_to_working, plan_size, to_working
 from editlab.pipelines.schedulers import copy_scheduler, describe_scheduler, make_scheduler
 
 

@@ -18,8 +18,8 @@ from typing import Any
 
 import yaml
 
-from editlab.edit.model_defaults import OWN_SCHEDULER, write_model_defaults
 from editlab.errors import EditlabError, require
+from editlab.pipelines.model_defaults import OWN_SCHEDULER, write_model_defaults
 
 #: name -> diffusers scheduler class used for inference in the exported folder
 INFERENCE_SCHEDULERS = {

@@ -421,7 +421,6 @@ class ToyworldEditorTrainer:
 
     def export(self, model: Any, tokenizer: Any, folder: Path, training: dict[str, Any]) -> None:
         from editlab.pipelines.toyworld_editor import ToyworldEditorPipeline
-
         from editlab.train.toyworld_editor_card import model_card
 
         pipeline = ToyworldEditorPipeline(model=model, tokenizer=tokenizer)

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from editlab.io.pool import parallel_map
+
 OPENAI_CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -82,26 +84,6 @@ class Preprocess:
             "mean": list(self.mean),
             "std": list(self.std),
         }
-
-
-_POOL = None
-
-
-def _pool():
-    global _POOL
-    if _POOL is None:
-        import os
-        from concurrent.futures import ThreadPoolExecutor
-
-        _POOL = ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1), thread_name_prefix="editlab-preprocess")
-    return _POOL
-
-
-def parallel_map(function, items: Sequence) -> list:
-    """`[function(x) for x in items]` on the preprocessing thread pool (image decoding, resizing)."""
-    if len(items) < 4:
-        return [function(item) for item in items]
-    return list(_pool().map(function, items))
 
 
 #: OpenAI CLIP's own transform (ViT-B/32 and ViT-L/14 both use 224).

@@ -207,9 +207,9 @@ def contact_sheet(result: SweepResult, *, cell_size: int = 256, title: str | Non
 
 #: name -> factory(**options) -> Scorer
 SCORERS: Registry = Registry("scorer")
-SCORERS.register("clip", "editlab.edit.scorers:ClipTradeoffScorer")
-SCORERS.register("toyworld", "editlab.edit.scorers:ToyworldOracleScorer")
-SCORERS.register("judge", "editlab.edit.scorers:JudgeScorer")
+SCORERS.register("clip", "editlab.editors.scorers:ClipTradeoffScorer")
+SCORERS.register("toyworld", "editlab.editors.scorers:ToyworldOracleScorer")
+SCORERS.register("judge", "editlab.editors.scorers:JudgeScorer")
 
 
 def get_scorer(name: str | Scorer, **options: Any) -> Scorer:

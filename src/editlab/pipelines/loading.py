@@ -5,7 +5,7 @@
 
 diffusers does the heavy lifting (`from_pretrained` for folders and hub ids,
 `from_single_file` for original-layout checkpoints); editlab checks the kind first
-(`editlab.edit.models.resolve_model`), picks device and dtype, and wraps the components in its
+(`editlab.pipelines.resolve.resolve_model`), picks device and dtype, and wraps the components in its
 own pipeline.
 """
 
@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from editlab.edit.model_defaults import apply_model_defaults, read_model_defaults
-from editlab.edit.models import ModelSource, resolve_model
 from editlab.errors import EditlabError, require
+from editlab.pipelines.model_defaults import apply_model_defaults, read_model_defaults
+from editlab.pipelines.resolve import ModelSource, resolve_model
 
 
 def default_device() -> str:

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from editlab.edit.masks import (
+from editlab.errors import EditlabError
+from editlab.imaging.masks import (
     check_mask,
     composite,
     feather_weights,
@@ -12,7 +13,6 @@ from editlab.edit.masks import (
     parse_box,
     parse_polygon,
 )
-from editlab.errors import EditlabError
 
 
 def test_box_and_polygon():

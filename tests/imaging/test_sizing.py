@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from editlab.edit.sizing import from_working, mask_to_working, plan_size, to_working
 from editlab.errors import EditlabError
+from editlab.imaging.sizing import from_working, mask_to_working, plan_size, to_working
 
 
 @pytest.mark.parametrize("size", [(301, 97), (40, 160), (160, 40), (1, 4), (4, 1), (1, 1), (2, 3), (64, 64), (513, 1)])

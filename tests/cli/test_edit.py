@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from editlab.cli.main import main
-from editlab.edit.masks import feather_weights, mask_from_box
+from editlab.imaging.masks import feather_weights, mask_from_box
 
 
 @pytest.fixture

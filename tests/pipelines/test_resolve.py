@@ -6,8 +6,8 @@ import pytest
 import torch
 from PIL import Image
 
-from editlab.edit.models import read_safetensors_header, resolve_model, weights_fingerprint
 from editlab.errors import EditlabError
+from editlab.pipelines.resolve import read_safetensors_header, resolve_model, weights_fingerprint
 
 
 def test_local_folder(tiny_ip2p_dir):
@@ -19,7 +19,7 @@ def test_local_folder(tiny_ip2p_dir):
 def test_single_file_round_trip(tiny_single_file, tiny_ip2p_dir):
     from diffusers import StableDiffusionInstructPix2PixPipeline
 
-    from editlab.edit.loading import load_ip2p_pipeline
+    from editlab.pipelines.loading import load_ip2p_pipeline
 
     source = resolve_model(str(tiny_single_file))
     assert (source.kind, source.origin) == ("ip2p", "single-file")
@@ -68,7 +68,7 @@ def test_corrupt_and_pickled_files(tmp_path):
 
 
 def test_hub_id_from_offline_cache(fake_hub):
-    from editlab.edit.loading import load_ip2p_pipeline
+    from editlab.pipelines.loading import load_ip2p_pipeline
 
     source = resolve_model(fake_hub["repo_id"])
     assert (source.kind, source.origin, source.revision) == ("ip2p", "hub", fake_hub["commit"])
@@ -136,7 +136,7 @@ def test_unknown_hub_model_is_a_one_line_error_in_a_fresh_process():
     import subprocess
     import sys
 
-    code = ("from editlab.edit.models import resolve_model\n"
+    code = ("from editlab.pipelines.resolve import resolve_model\n"
             "from editlab.errors import EditlabError\n"
             "try:\n    resolve_model('no-such-org/no-such-model')\n"
             "except EditlabError as exc:\n    print('ERROR', exc)\n")

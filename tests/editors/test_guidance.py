@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from editlab.edit.guidance import (
+from editlab.editors.base import Editor
+from editlab.editors.guidance import (
     Scorer,
     SweepCell,
     SweepResult,
@@ -14,7 +15,6 @@ from editlab.edit.guidance import (
     get_scorer,
     run_sweep,
 )
-from editlab.editors.base import Editor
 from editlab.errors import EditlabError
 from editlab.types import EditRequest
 
