@@ -35,7 +35,7 @@ from PIL import Image
 
 from editlab.editors import Editor, get_editor
 from editlab.errors import EditlabError
-from editlab.io import load_image, load_mask, save_image, write_json, write_text
+from editlab.io import load_image, load_mask, safe_child, safe_name, save_image, write_json, write_text
 from editlab.session.journal import Journal
 from editlab.session.locking import file_lock
 from editlab.session.version import derive_seed
@@ -46,7 +46,8 @@ MASK_SUFFIX = ".mask"  # photo.mask.png is the mask of photo.png, not a job of i
 MANIFEST = "manifest.jsonl"
 SUMMARY = "summary.json"
 _JOB_KEYS = {"image", "instruction", "mask", "seed", "id", "params"}
-_UNSAFE_ID = set('/\\:*?"<>|\0')
+_UNSAFE_ID = set(':*?"<>|')  # on top of safe_name's rules: names Windows can't hold
+_ID_FIX = "use letters, digits, '-', '_' and '.'"
 
 
 @dataclass
@@ -96,7 +97,7 @@ def load_jobs(source: str | os.PathLike | Iterable[Mapping[str, Any] | BatchJob]
             what = f"no images ({', '.join(IMAGE_EXTENSIONS)})" if path.is_dir() else "no jobs"
             raise EditlabError(f"{path}: {what} found; add some and run again")
     else:
-        jobs = [job if isinstance(job, BatchJob)
+        jobs = [_checked(job, number) if isinstance(job, BatchJob)
                 else _job_from_record(dict(job), number, Path.cwd(), instruction, where=f"job {number}")
                 for number, job in enumerate(source, start=1)]
         if not jobs:
@@ -171,9 +172,19 @@ def _job_problem(job: BatchJob, where: str) -> str | None:
         return f"{where}: 'seed' must be a non-negative integer, got {job.seed!r}"
     if not isinstance(job.params, dict):
         return f"{where}: 'params' must be an object, e.g. {{\"num_inference_steps\": 20}}"
-    if not job.id or job.id in (".", "..") or job.id.startswith(".") or _UNSAFE_ID & set(job.id) or len(job.id) > 200:
-        return f"{where}: id {job.id!r} cannot be a file name; use letters, digits, '-', '_' and '.'"
+    try:
+        safe_name(job.id, f"{where}: id", fix=_ID_FIX)
+    except EditlabError as exc:
+        return str(exc)
+    if job.id.startswith(".") or _UNSAFE_ID & set(job.id):  # .* names are our temp files, removed on start
+        return f"{where}: id {job.id!r} cannot be a file name; {_ID_FIX}"
     return None
+
+
+def _checked(job: BatchJob, number: int) -> BatchJob:
+    """A BatchJob built in code gets the same checks as a JSONL line (its id becomes a file name)."""
+    job.error = job.error or _job_problem(job, f"job {number}")
+    return job
 
 
 def _broken(number: int, error: str, job_id: str | None = None) -> BatchJob:
@@ -237,14 +248,16 @@ class _Runner:
         self.journal = Journal(out_dir / MANIFEST, strict=False)
         self.progress = progress
         self.counts = {"ok": 0, "error": 0, "skipped": 0}
+        self.failures: list[dict[str, Any]] = []  # this run's errors, for summary.json and the console
 
     def record(self, item: _Item, status: str, *, error: str | None = None, output: Image.Image | None = None,
                seconds: float = 0.0, batch: int = 1) -> None:
         job = item.job
         output_name = None
         if output is not None:
-            output_name = f"{job.id}.png"
-            save_image(output, self.out_dir / output_name)  # the image first, then its manifest line
+            path = safe_child(self.out_dir, job.id, "batch id", suffix=".png")
+            output_name = path.name
+            save_image(output, path)  # the image first, then its manifest line
         record = {
             "id": job.id, "source": job.image, "instruction": job.instruction, "mask": job.mask,
             "status": status, "error": error, "output": output_name, "seconds": round(seconds, 4),
@@ -255,6 +268,8 @@ class _Runner:
         }
         self.journal.append(record)
         self.counts[status] += 1
+        if status == "error":
+            self.failures.append({"id": job.id, "line": job.line, "error": error})
         self.progress.update(1)
         self.progress.set_postfix(ok=self.counts["ok"], error=self.counts["error"], refresh=False)
 
@@ -320,7 +335,7 @@ def run_batch(
     reruns are reproducible. `batch_size` same-size images go to the editor together.
     With `resume` (default), items already `ok` with the same job and editor are skipped.
     A failing item is recorded as an error and the batch goes on; the summary line and
-    `OUT_DIR/summary.json` give the counts.
+    `OUT_DIR/summary.json` give the counts, and summary.json's `failures` each failed item's reason.
 
     >>> manifest = run_batch("jobs.jsonl", "out/", "identity", batch_size=4)     # doctest: +SKIP
     >>> [r["status"] for r in read_manifest("out/").values()]                     # doctest: +SKIP
@@ -364,7 +379,7 @@ def _run_locked(job_list: list[BatchJob], out: Path, editor: Editor, describe: d
     elapsed = time.perf_counter() - started
     _compact_manifest(out, [item.job.id for item in items])
     summary = {"total": len(items), **runner.counts, "seconds": round(elapsed, 3), "editor": describe,
-               "batch_size": batch_size, "finished": _now(), "manifest": MANIFEST}
+               "batch_size": batch_size, "finished": _now(), "manifest": MANIFEST, "failures": runner.failures}
     write_json(out / SUMMARY, summary)
     if progress:
         print(_summary_line(summary, out), file=sys.stderr)
@@ -384,8 +399,12 @@ def _item(job: BatchJob, defaults: Mapping[str, Any], base_seed: int, editor_has
 
 
 def _is_done(item: _Item, record: Mapping[str, Any] | None, out: Path) -> bool:
-    return (record is not None and record.get("status") == "ok" and record.get("fingerprint") == item.fingerprint
-            and (out / str(record.get("output"))).is_file())
+    if record is None or record.get("status") != "ok" or record.get("fingerprint") != item.fingerprint:
+        return False
+    try:  # the manifest is a file on disk: an edited 'output' must not point the check elsewhere
+        return safe_child(out, record.get("output"), "manifest output").is_file()
+    except EditlabError:
+        return False
 
 
 def _run_grouped(items: Sequence[_Item], runner: _Runner, batch_size: int) -> None:

@@ -214,3 +214,46 @@ def test_two_batches_cannot_write_one_folder(folder, tmp_path, fakes):
     assert not (out / MANIFEST).exists()
     run_batch(folder, out, fakes.RecordingEditor(), instruction="x", progress=False)
     assert not list(out.glob(".*.tmp-*")) and len(read_manifest(out)) == 5
+
+
+def test_summary_lists_this_runs_failures_and_the_cli_exits_1_with_each_reason(folder, tmp_path, capsys):
+    from editlab.cli.main import main
+
+    (folder / "d.png").write_bytes(b"broken")
+    (folder / "e.png").write_bytes(b"")
+    out = tmp_path / "out"
+    assert main(["edit", str(folder), "snow", "-o", str(out), "--model", "identity"]) == 1
+    err = capsys.readouterr().err
+    failures = json.loads((out / SUMMARY).read_text())["failures"]
+    assert [f["id"] for f in failures] == ["d", "e"]
+    lines = [line for line in err.splitlines() if line.startswith("editlab: item")]
+    assert lines[0].startswith("editlab: item 'd' failed: ") and "d.png" in lines[0]
+    assert lines[1].startswith("editlab: item 'e' failed: ") and "empty" in lines[1]
+    assert "Traceback" not in err and (out / "a.png").exists()  # the good items are kept
+    fixed = Image.new("RGB", (8, 8))
+    fixed.save(folder / "d.png")
+    fixed.save(folder / "e.png")
+    assert main(["edit", str(folder), "snow", "-o", str(out), "--model", "identity"]) == 0
+    assert json.loads((out / SUMMARY).read_text())["failures"] == []
+
+
+def test_a_batchjob_built_in_code_gets_the_id_checks(tmp_path, fakes, image_maker):
+    from editlab.batch import BatchJob
+
+    image_maker(tmp_path / "one.png", (16, 16), 1)
+    jobs = [BatchJob(id="../escape", image=str(tmp_path / "one.png"), instruction="x")]
+    run_batch(jobs, tmp_path / "out", fakes.RecordingEditor(), progress=False)
+    (record,) = manifest_lines(tmp_path / "out")
+    assert record["status"] == "error" and "cannot be a file name" in record["error"]
+    assert not (tmp_path / "escape.png").exists()
+
+
+def test_an_edited_manifest_output_is_not_followed(folder, tmp_path, fakes):
+    out = tmp_path / "out"
+    run_batch(folder, out, fakes.RecordingEditor(), instruction="snow", progress=False)
+    records = manifest_lines(out)
+    records[0]["output"] = "../in/a.png"  # exists, but outside OUT: the item must be redone
+    (out / MANIFEST).write_text("".join(json.dumps(r) + "\n" for r in records))
+    editor = fakes.RecordingEditor()
+    run_batch(folder, out, editor, instruction="snow", progress=False)
+    assert editor.calls == [[(32, 32)]] and read_manifest(out)["a"]["output"] == "a.png"

@@ -205,3 +205,38 @@ def test_magicbrush_hub_layout_without_captions(tmp_path):
     assert [s.output_name for s in samples] == ["3_1", "3_iter_2", "7_1", "7_iter_2"]
     assert [s.example.instruction for s in samples] == ["3-1", "3-2", "7-1", "7-2"]
     assert samples[1].input_from == "3/turn1" and samples[1].skip_metrics["clip_t"].startswith("no local caption")
+
+
+def _imgedit_with_keys(root, keys):
+    from bench_helpers import random_image
+
+    (root / "singleturn").mkdir(parents=True)
+    random_image(0, (16, 16)).save(root / "singleturn" / "0.png")
+    entries = {key: {"id": "0.png", "prompt": "add a cat", "edit_type": "add"} for key in keys}
+    (root / "basic_edit.json").write_text(json.dumps(entries))
+    return str(root)
+
+
+@pytest.mark.parametrize("key", ["../../../x", "/ABSOLUTE/x"])
+def test_a_benchmark_key_cannot_write_outside_out(tmp_path, capsys, key):
+    if key.startswith("/"):
+        key = str(tmp_path / "abs" / "x")  # somewhere real and writable: the old code wrote it
+    data = _imgedit_with_keys(tmp_path / "data", ["1", key])
+    out = tmp_path / "a" / "b" / "out" / "deep"
+    before = sorted(tmp_path.rglob("*"))
+    code = main(["bench", "--editor", "identity", "--benchmark", "imgedit", "--data", data, "--out", str(out),
+                 "--judge", "none"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert "output name" in err and "cannot be a file name" in err
+    assert sorted(tmp_path.rglob("*")) == before  # nothing written anywhere, inside OUT or out of it
+
+
+def test_an_image_id_cannot_read_outside_the_benchmark(tmp_path, capsys):
+    data = _imgedit_with_keys(tmp_path / "data", ["1"])
+    (tmp_path / "data" / "basic_edit.json").write_text(json.dumps({"1": {"id": "../../secret.png", "prompt": "x"}}))
+    code = main(["bench", "--editor", "identity", "--benchmark", "imgedit", "--data", data,
+                 "--out", str(tmp_path / "out"), "--judge", "none"])
+    err = capsys.readouterr().err
+    assert code == 2 and "ImgEdit image id '../../secret.png'" in err and "Traceback" not in err

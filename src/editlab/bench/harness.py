@@ -29,10 +29,11 @@ from editlab.bench.judges import Judge, JudgeItem, Verdict, get_judge
 from editlab.bench.scoring import MetricBinding
 from editlab.editors import Editor, get_editor
 from editlab.errors import EditlabError
-from editlab.io import load_image, save_image, write_json, write_text
+from editlab.io import load_image, safe_child, safe_name, save_image, write_json, write_text
 from editlab.types import EditRequest
 
 SEED_POLICY = "int(sha256(f'{seed}:{sample_id}').hexdigest()[:8], 16)"
+BAD_NAME_FIX = "the benchmark data names its outputs unsafely: fix or remove that entry"
 
 
 def sample_seed(seed: int, sample_id: str) -> int:
@@ -142,7 +143,7 @@ class Harness:
                 continue
             state.input_hash = image_hash(image)
             key = self._edit_key(state, image, variant)
-            path = self.out / variant.folder / f"{state.sample.output_name}.png"
+            path = self._output_path(state, variant)
             cached = self.cache.get(key) if cacheable else None
             if cached and path.exists():
                 output = load_image(path)
@@ -162,13 +163,17 @@ class Harness:
         for (state, _, key), output in zip(to_run, outputs, strict=False):
             if output is None:
                 continue
-            path = self.out / variant.folder / f"{state.sample.output_name}.png"
+            path = self._output_path(state, variant)
             output = output.convert("RGB")
             save_image(output, path)
             state.output, state.output_file = output, str(path.relative_to(self.out))
             entries.append((key, "edit", {"file": state.output_file, "sha256": image_hash(output)}))
         if entries and cacheable:
             self.cache.put_many(entries)
+
+    def _output_path(self, state: SampleState, variant: Variant) -> Path:
+        return safe_child(self.out / variant.folder, state.sample.output_name, "benchmark output name",
+                          subdirs=True, suffix=".png", fix=BAD_NAME_FIX)
 
     def _call_editor(self, requests: list[EditRequest], states: list[SampleState]) -> list[Image.Image | None]:
         """The whole batch at once; if it fails, each request alone so one bad sample fails alone."""
@@ -343,6 +348,7 @@ def run_benchmark(
     samples = bench.samples(limit=limit, tasks=list(tasks) if tasks else None)
     if not samples:
         raise EditlabError(f"benchmark {bench.name!r} gave no samples; check --data, --tasks and --limit")
+    _check_output_names(bench.name, samples)  # before anything is written: a hostile key must not escape `out`
     out.mkdir(parents=True, exist_ok=True)
     harness = Harness(edit, bench, out, metrics=bindings, judges=judge_list, seed=seed, batch_size=batch_size,
                       retry_failed=retry_failed, progress=progress, cache=cache)
@@ -381,6 +387,11 @@ def run_benchmark(
     if print_table:
         print(results_module.markdown_table(results))
     return results
+
+
+def _check_output_names(benchmark: str, samples: Sequence[BenchSample]) -> None:
+    for sample in samples:
+        safe_name(sample.output_name, f"benchmark {benchmark!r} output name", subdirs=True, fix=BAD_NAME_FIX)
 
 
 def _run_variants(harness: Harness, samples: list[BenchSample], variants: list[Variant]):

@@ -8,6 +8,7 @@ nothing is written on error.
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -251,7 +252,18 @@ def _run_batch(args, source: Path) -> int:
     manifest = run_batch(source, out_dir, editor, defaults=_request_params(args), resume=not args.no_resume,
                          instruction=args.instruction, seed=args.seed)
     print(f"manifest: {manifest}")
-    return 0
+    return _report_failures(manifest.parent)
+
+
+def _report_failures(out_dir: Path) -> int:
+    """One line per failed item on stderr; exit 1 if any failed (the rest of the batch is kept)."""
+    from editlab.batch import SUMMARY
+
+    failures = json.loads((out_dir / SUMMARY).read_text(encoding="utf-8")).get("failures", [])
+    for failure in failures:
+        reason = " ".join(str(failure["error"]).split())
+        print(f"editlab: item {failure['id']!r} failed: {reason}", file=sys.stderr)
+    return 1 if failures else 0
 
 
 def _record(editor, request) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 from typing import Any
 
 from editlab.cli.main import add_subcommand
@@ -92,10 +93,15 @@ def register(subparsers) -> None:
     replay.add_argument("--atol", type=int, default=0, help="largest allowed pixel difference, 0-255 (default 0)")
     replay.set_defaults(func=cmd_replay)
 
-    verify = add_subcommand(commands, "verify", "check every stored image and mask against its hash",
-                            ["editlab session verify my-session"])
+    verify = add_subcommand(commands, "verify", "check every stored image and mask against its hash; "
+                            "list files left by killed writes", ["editlab session verify my-session"])
     verify.add_argument("dir", help="session folder")
     verify.set_defaults(func=cmd_verify)
+
+    gc = add_subcommand(commands, "gc", "remove files left by killed writes (what verify lists as leftovers)",
+                        ["editlab session gc my-session"])
+    gc.add_argument("dir", help="session folder")
+    gc.set_defaults(func=cmd_gc)
 
 
 def _add_params(parser: argparse.ArgumentParser) -> None:
@@ -212,8 +218,29 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    problems = _open(args).verify()
+    """Exit 1 on damage; leftovers of killed writes are harmless, so they alone still exit 0."""
+    session = _open(args)
+    problems = session.verify()
     for problem in problems:
         print(problem)
+    leftovers = session.leftovers()
+    for path in leftovers:
+        print(f"leftover: {_relative(path, session.path)} (from a killed write)")
     print("ok: every image and mask matches its hash" if not problems else f"{len(problems)} problem(s)")
+    if leftovers:
+        print(f"{len(leftovers)} leftover(s); remove them with: editlab session gc {session.path}")
     return 1 if problems else 0
+
+
+def cmd_gc(args: argparse.Namespace) -> int:
+    session = _open(args)
+    removed = session.gc()
+    for path in removed:
+        print(f"removed {_relative(path, session.path)}")
+    print(f"{len(removed)} leftover(s) removed" if removed else "nothing to remove")
+    return 0
+
+
+def _relative(path: Path, root: Path) -> str:
+    """Paths inside the session relative to it; a temp folder beside it as ../NAME."""
+    return str(path.relative_to(root)) if path.is_relative_to(root) else f"../{path.name}"

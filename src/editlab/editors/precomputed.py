@@ -18,7 +18,7 @@ from PIL import Image
 
 from editlab.editors.base import Editor
 from editlab.errors import EditlabError
-from editlab.io import load_image
+from editlab.io import load_image, safe_name
 from editlab.types import EditRequest
 
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp")
@@ -43,8 +43,14 @@ class PrecomputedEditor(Editor):
         return {"editor": self.name, "folder": str(self.folder)}
 
     def find(self, output_name: str) -> Path | None:
+        """The file for a benchmark output name; names that would leave the folder are refused.
+
+        Only the name is checked, not where the file resolves: the folder is the user's own, and
+        outputs symlinked in from elsewhere are a fair way to assemble it.
+        """
+        name = safe_name(output_name, "benchmark output name", subdirs=True, fix="fix the benchmark data's naming")
         for extension in EXTENSIONS:
-            candidate = self.folder / f"{output_name}{extension}"
+            candidate = self.folder / f"{name}{extension}"
             if candidate.is_file():
                 return candidate
         return None

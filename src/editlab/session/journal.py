@@ -38,11 +38,19 @@ class Journal:
 
     def read(self) -> list[dict[str, Any]]:
         """All finished records from the start of the file."""
-        self._offset, self._line_number = 0, 0
+        self.rewind()
         return self.read_new()
+
+    def rewind(self) -> None:
+        """The next `read_new` starts again from the first line."""
+        self._offset, self._line_number = 0, 0
 
     def read_new(self) -> list[dict[str, Any]]:
         """Finished records appended since the previous `read`/`read_new` call."""
+        return [record for _, record in self.read_new_numbered()]
+
+    def read_new_numbered(self) -> list[tuple[int, dict[str, Any]]]:
+        """Like `read_new`, with each record's line number (for messages about a bad record)."""
         if not self.path.exists():
             return []
         with open(self.path, "rb") as handle:
@@ -50,12 +58,12 @@ class Journal:
             data = handle.read()
         end = data.rfind(b"\n") + 1  # bytes after the last newline are a torn (unfinished) line
         lines = data[:end].split(b"\n")[:-1]
-        records: list[dict[str, Any]] = []
+        records: list[tuple[int, dict[str, Any]]] = []
         for index, raw in enumerate(lines):
             number = self._line_number + index + 1
             record = self._parse(raw, number)
             if record is not None:
-                records.append(record)
+                records.append((number, record))
         self._offset += end
         self._line_number += len(lines)
         return records

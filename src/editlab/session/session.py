@@ -272,38 +272,45 @@ class EditSession:
         """
         instruction = _check_instruction(instruction)
         params = _check_params({**self.defaults, **params})
+        if seed is not None:
+            seed = _check_seed(seed)
         self.refresh()
-        base = self.resolve(parent)
-        source = self.image(base)
-        mask_image = load_mask(mask, size=source.size) if mask is not None else None
-        if seed is None:
-            seed = derive_seed(self.seed, len(self._versions))
-        seed = _check_seed(seed)
+        # Checked before the editor loads (which can take seconds) and before the lock is taken;
+        # every version has the root's size, so the mask fits whichever version HEAD is by then.
+        self.resolve(parent)
+        mask_image = load_mask(mask, size=self.root.size) if mask is not None else None
         editor = self.editor
-        request = EditRequest(image=source, instruction=instruction, mask=mask_image, seed=seed,
-                              params=dict(params), context=dict(context or {}))
-        started = time.perf_counter()
-        output = _single_output(editor.edit_batch([request]), source.size, editor)
-        seconds = time.perf_counter() - started
-        return self._commit(base, instruction, params, seed, output, mask_image, self._editor_describe(), seconds)
+        describe = self._editor_describe()
+        # HEAD, the turn number and so the seed are read under the lock: two concurrent edits chain
+        # (v2 from v1, then v3 from v2) with distinct seeds instead of both branching from one HEAD.
+        with self._locked():
+            base = self.resolve(parent)
+            source = self.image(base)
+            turn_seed = seed if seed is not None else derive_seed(self.seed, len(self._versions))
+            request = EditRequest(image=source, instruction=instruction, mask=mask_image, seed=turn_seed,
+                                  params=dict(params), context=dict(context or {}))
+            started = time.perf_counter()
+            output = _single_output(editor.edit_batch([request]), source.size, editor)
+            seconds = time.perf_counter() - started
+            version = self._commit(base, instruction, params, turn_seed, output, mask_image, describe, seconds)
+        self._cache(version.image, output)
+        return version
 
     def _commit(self, base: Version, instruction: str, params: dict[str, Any], seed: int, output: Image.Image,
                 mask: Image.Image | None, describe: dict[str, Any], seconds: float) -> Version:
-        data = png_bytes(output)
-        with self._locked():
-            image_sha = self._store.put_image(data)  # 1. image, atomically
-            mask_sha = self._store.put_mask(png_bytes(mask)) if mask is not None else None
-            index = len(self._versions)
-            version = Version(
-                id=version_id(index), index=index, parent=base.id, instruction=instruction, image=image_sha,
-                size=output.size, seed=seed, params=params, mask=mask_sha, editor=describe,
-                created=now_iso(), seconds=round(seconds, 4),
-            )
-            self._store.log.append(version.to_record())  # 2. the turn is finished once this line is on disk
-            self.refresh()
-            self._head, self._redo = version.id, []
-            self._write_state()  # 3. HEAD (rolled forward from the log if we die before this)
-        self._cache(image_sha, output)
+        """Write one finished turn; the caller holds the lock."""
+        image_sha = self._store.put_image(png_bytes(output))  # 1. image, atomically
+        mask_sha = self._store.put_mask(png_bytes(mask)) if mask is not None else None
+        index = len(self._versions)
+        version = Version(
+            id=version_id(index), index=index, parent=base.id, instruction=instruction, image=image_sha,
+            size=output.size, seed=seed, params=params, mask=mask_sha, editor=describe,
+            created=now_iso(), seconds=round(seconds, 4),
+        )
+        self._store.log.append(version.to_record())  # 2. the turn is finished once this line is on disk
+        self.refresh()
+        self._head, self._redo = version.id, []
+        self._write_state()  # 3. HEAD (rolled forward from the log if we die before this)
         return version
 
     def undo(self, steps: int = 1) -> Version:
@@ -354,19 +361,26 @@ class EditSession:
 
     def refresh(self) -> None:
         """Pick up turns and HEAD moves made by other processes (or before a crash)."""
-        for record in self._store.log.read_new():
-            version = Version.from_record(record)
-            if version.id in self._versions:
-                continue
-            if version.parent is not None and version.parent not in self._versions:
-                raise EditlabError(
-                    f"{self._store.log.path}: version {version.id} names a parent {version.parent} that "
-                    "is not before it in the log; the log was edited: restore it from a backup"
-                )
-            self._versions[version.id] = version
+        log = self._store.log
+        try:
+            for number, record in log.read_new_numbered():
+                self._add(Version.from_record(record, where=f"{log.path} line {number}"))
+        except EditlabError:
+            log.rewind()  # so the next refresh meets the bad line again instead of reading past it
+            raise
         if version_id(0) not in self._versions:
             raise EditlabError(f"{self.path} has no original image in log.jsonl; restore the session from a backup")
         self._head, self._redo = self._current_state()
+
+    def _add(self, version: Version) -> None:
+        if version.id in self._versions:
+            return
+        if version.parent is not None and version.parent not in self._versions:
+            raise EditlabError(
+                f"{self._store.log.path}: version {version.id} names a parent {version.parent} that "
+                "is not before it in the log; the log was edited: restore it from a backup"
+            )
+        self._versions[version.id] = version
 
     def _current_state(self) -> tuple[str, list[str]]:
         state = self._store.read_state() or {}
@@ -465,18 +479,46 @@ class EditSession:
         return results
 
     def verify(self) -> list[str]:
-        """Problems on disk (missing or altered images and masks); an empty list means all is well."""
-        problems = []
+        """Problems on disk (missing or altered images and masks, a damaged state.json); [] means all is well.
+
+        Leftovers of killed writes are harmless and listed by `leftovers()` instead.
+        """
+        _, state_problem = self._store.load_state()
+        problems = [f"state.json: {state_problem}; the next change rewrites it"] if state_problem else []
         for version in self._versions.values():
-            files = [("image", self._store.image_path(version.image), version.image)]
+            problems += self._file_problem(version, "image", version.image)
             if version.mask:
-                files.append(("mask", self._store.mask_path(version.mask), version.mask))
-            for kind, file, expected in files:
-                if not file.is_file():
-                    problems.append(f"{version.id}: {kind} {file.name} is missing")
-                elif sha256(file.read_bytes()) != expected:
-                    problems.append(f"{version.id}: {kind} {file.name} was altered (sha256 differs)")
+                problems += self._file_problem(version, "mask", version.mask)
         return problems
+
+    def _file_problem(self, version: Version, kind: str, expected: str) -> list[str]:
+        try:
+            file = self._store.image_path(expected) if kind == "image" else self._store.mask_path(expected)
+        except EditlabError as exc:  # e.g. a symlink pointing out of the session
+            return [f"{version.id}: {kind}: {exc}"]
+        if not file.is_file():
+            return [f"{version.id}: {kind} {file.name} is missing"]
+        if sha256(file.read_bytes()) != expected:
+            return [f"{version.id}: {kind} {file.name} was altered (sha256 differs)"]
+        return []
+
+    def leftovers(self) -> list[Path]:
+        """Files left by killed writes (temp files, unreferenced images, a temp session folder).
+
+        Harmless, and never read; `gc()` removes them. An edit in progress in another process
+        may show its new image here for a moment; `gc()` waits for it.
+        """
+        return self._store.leftovers(self._referenced("image"), self._referenced("mask"))
+
+    def gc(self) -> list[Path]:
+        """Remove `leftovers()` under the session lock (no write is in flight then); returns what went."""
+        with self._locked():
+            found = self.leftovers()
+            self._store.remove(found)
+        return found
+
+    def _referenced(self, kind: str) -> set[str]:
+        return {getattr(v, kind) for v in self._versions.values() if getattr(v, kind)}
 
 
 def _check_instruction(instruction: Any) -> str:

@@ -18,25 +18,33 @@ on open (HEAD moves to it, exactly as the interrupted turn would have done).
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import io
 import json
 import os
 import shutil
+import struct
 import tempfile
+import warnings
+import zlib
+from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from editlab.errors import EditlabError
-from editlab.io import write_bytes, write_json
+from editlab.io import safe_child, write_bytes, write_json
 from editlab.session.journal import Journal, fsync_dir
 from editlab.session.locking import file_lock
+from editlab.session.version import is_sha256
 
 FORMAT = "editlab-session"
 FORMAT_VERSION = 1
+#: what Pillow raises for a truncated, empty or otherwise damaged file, depending on where it breaks
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error, Image.DecompressionBombError)
 
 def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -58,6 +66,7 @@ class SessionStore:
     def __init__(self, directory: str | os.PathLike):
         self.dir = Path(directory)
         self.log = Journal(self.dir / "log.jsonl", strict=True)
+        self._warned_state = False
 
     # -- creation --------------------------------------------------------------------------
 
@@ -110,9 +119,14 @@ class SessionStore:
             meta = json.loads(path.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise EditlabError(f"{path} is not valid JSON ({exc}); restore it from a backup") from None
-        if meta.get("format") != FORMAT:
+        except OSError as exc:
+            raise EditlabError(f"{path} cannot be read ({exc.strerror}); check its permissions") from None
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
             raise EditlabError(f"{path} is not an editlab session file; open the session folder itself")
-        if int(meta.get("format_version", 0)) > FORMAT_VERSION:
+        problem = meta_problem(meta)
+        if problem:
+            raise EditlabError(f"{path}: {problem}; the file was edited or damaged: restore it from a backup")
+        if meta.get("format_version", 0) > FORMAT_VERSION:
             raise EditlabError(
                 f"{self.dir} uses session format {meta['format_version']}, newer than this editlab "
                 f"reads ({FORMAT_VERSION}); upgrade editlab"
@@ -120,18 +134,44 @@ class SessionStore:
         return meta
 
     def read_state(self) -> dict[str, Any] | None:
+        """HEAD and the redo stack, or None if state.json is missing or damaged: then HEAD comes from the log.
+
+        state.json is written atomically, so only a deleted or edited file is unreadable; it holds
+        nothing the log can't rebuild, so a damaged one warns (once) instead of stopping the session.
+        """
+        state, problem = self.load_state()
+        if problem and not self._warned_state:
+            self._warned_state = True
+            warnings.warn(f"{self.dir / 'state.json'}: {problem}; HEAD is taken from the log instead and the "
+                          "next undo, redo, checkout or edit rewrites the file", stacklevel=2)
+        return state
+
+    def load_state(self) -> tuple[dict[str, Any] | None, str | None]:
+        """(state, None), (None, None) if there is no state.json, or (None, what is wrong with it)."""
         try:
-            return json.loads((self.dir / "state.json").read_text(encoding="utf-8"))
-        except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
-            return None  # written atomically, so only a deleted/edited file gets here: rebuilt from the log
+            state = json.loads((self.dir / "state.json").read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None, None
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            return None, f"not valid JSON ({exc})"
+        problem = state_problem(state)
+        return (None, problem) if problem else (state, None)
 
     def image_path(self, sha: str) -> Path:
-        return self.dir / "versions" / f"{sha}.png"
+        return self._png_path("versions", sha, "image")
 
     def mask_path(self, sha: str) -> Path:
-        return self.dir / "masks" / f"{sha}.png"
+        return self._png_path("masks", sha, "mask")
+
+    def _png_path(self, folder: str, sha: str, kind: str) -> Path:
+        # Log records are checked on read; this guards every other route from a name to a file.
+        if not is_sha256(sha):
+            raise EditlabError(f"{kind} reference {str(sha)[:80]!r} in {self.dir} is not a sha256 hash; "
+                               "the log was edited: restore it from a backup")
+        return safe_child(self.dir / folder, sha, f"{kind} hash", suffix=".png")
 
     def load_png(self, path: Path) -> Image.Image:
+        """A stored image, fully decoded: a damaged file is a one-line error, not a traceback later."""
         try:
             with Image.open(path) as image:
                 image.load()
@@ -139,8 +179,37 @@ class SessionStore:
         except FileNotFoundError:
             raise EditlabError(
                 f"{path} is missing from the session; restore the folder from a backup "
-                "(`editlab session verify` lists every problem)"
+                f"(`editlab session verify {self.dir}` lists every problem)"
             ) from None
+        except _DECODE_ERRORS as exc:
+            raise EditlabError(
+                f"{path} is damaged ({_damage(path, exc)}); restore it from a backup "
+                f"(`editlab session verify {self.dir}` lists every problem)"
+            ) from None
+
+    # -- leftovers of killed writes -------------------------------------------------------------
+
+    def leftovers(self, images: Iterable[str], masks: Iterable[str]) -> list[Path]:
+        """Files a killed write left behind: temp files, images no log line names, temp session folders.
+
+        `images` and `masks` are the hashes the log refers to. Other files are never listed.
+        """
+        found = list(self.dir.glob(".*.tmp-*"))  # .state.json.tmp-XXXX from a killed atomic write
+        for folder, used in (("versions", set(images)), ("masks", set(masks))):
+            if (self.dir / folder).is_dir():
+                found += [path for path in (self.dir / folder).iterdir() if _is_leftover(path, used)]
+        # a killed `session new` of this very folder leaves .NAME.tmp-XXXX next to it
+        pattern = f".{glob.escape(self.dir.name)}.tmp-*"
+        found += [path for path in self.dir.parent.glob(pattern) if path.is_dir()]
+        return sorted(found)
+
+    @staticmethod
+    def remove(paths: Iterable[Path]) -> None:
+        for path in paths:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -166,3 +235,67 @@ class SessionStore:
     def locked(self):
         """Hold the session's write lock (other editlab processes wait; readers never do)."""
         return file_lock(self.dir / ".lock")
+
+
+def _damage(path: Path, exc: BaseException) -> str:
+    if path.is_file() and path.stat().st_size == 0:
+        return "0 bytes"
+    if isinstance(exc, UnidentifiedImageError):
+        return "not a PNG image"  # Pillow's own message repeats the path
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _is_leftover(path: Path, used: set[str]) -> bool:
+    if path.name.startswith(".") and ".tmp-" in path.name:
+        return True  # .<sha>.png.tmp-XXXX: an image write that never finished
+    return path.suffix == ".png" and is_sha256(path.stem) and path.stem not in used
+
+
+def meta_problem(meta: dict[str, Any]) -> str | None:
+    """What is wrong with session.json's fields, or None (missing optional fields are fine)."""
+    editor = meta.get("editor", {})
+    checks = [
+        ("format_version", _is_int(meta.get("format_version", 0)), "an integer"),
+        ("seed", _is_int(meta.get("seed", 0)), "an integer"),
+        ("defaults", isinstance(meta.get("defaults", {}), dict), "an object of parameters"),
+        ("editor", isinstance(editor, dict), "an object"),
+    ]
+    if isinstance(editor, dict):
+        checks += [
+            ("editor.spec", editor.get("spec") is None or isinstance(editor.get("spec"), str), "text or null"),
+            ("editor.describe", isinstance(editor.get("describe", {}), dict), "an object"),
+        ]
+    for name, ok, expected in checks:
+        if not ok:
+            return f"{name!r} is a {_type_name(meta, name)}, expected {expected}"
+    return None
+
+
+def state_problem(state: Any) -> str | None:
+    """What is wrong with state.json's shape, or None."""
+    if not isinstance(state, dict):
+        return f"it is a JSON {type(state).__name__}, not an object"
+    if not isinstance(state.get("head"), str):
+        return f"'head' is {_short(state.get('head'))}, expected a version id"
+    redo = state.get("redo", [])
+    if not isinstance(redo, list) or not all(isinstance(vid, str) for vid in redo):
+        return f"'redo' is {_short(redo)}, expected a list of version ids"
+    if not _is_int(state.get("seen", 0)):
+        return f"'seen' is {_short(state.get('seen'))}, expected an integer"
+    return None
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _type_name(meta: dict[str, Any], dotted: str) -> str:
+    value: Any = meta
+    for key in dotted.split("."):
+        value = value.get(key) if isinstance(value, dict) else None
+    return type(value).__name__
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

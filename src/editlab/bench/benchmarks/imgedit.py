@@ -13,7 +13,7 @@ from typing import Any
 
 from editlab.bench.benchmarks.base import BenchmarkLoader, BenchSample
 from editlab.errors import EditlabError
-from editlab.io import load_image
+from editlab.io import load_image, safe_child
 from editlab.types import EditExample
 
 
@@ -30,6 +30,12 @@ def read_list(path: Path) -> list[dict[str, Any]]:
     """Records of a JSON Lines file (a one-line file parses as one JSON object: still a list of one)."""
     records = read_records(path)
     return [records] if isinstance(records, dict) else records
+
+
+def _image(folder: Path, name: object) -> Path:
+    """An image named by the annotations, which must stay inside the benchmark folder."""
+    return safe_child(folder, name, "ImgEdit image id", subdirs=True,
+                      fix="the annotation file is damaged or hostile: fix that entry's 'id'")
 
 
 class ImgEditLoader(BenchmarkLoader):
@@ -59,16 +65,17 @@ class ImgEditLoader(BenchmarkLoader):
         images = root / (self.options.get("images") or "singleturn")
         for key in sorted(entries, key=lambda k: (len(k), k)):
             entry = entries[key]
-            example = EditExample(id=str(key), source=load_image(images / entry["id"]), instruction=entry["prompt"],
-                                  task=str(entry.get("edit_type", "unknown")), meta={"image": entry["id"]})
+            example = EditExample(id=str(key), source=load_image(_image(images, entry["id"])),
+                                  instruction=entry["prompt"], task=str(entry.get("edit_type", "unknown")),
+                                  meta={"image": entry["id"]})
             yield BenchSample(example=example, output_name=str(key))
 
     def _hard(self, root: Path) -> Iterator[BenchSample]:
         images = root / (self.options.get("images") or "hard")
         for entry in read_list(self._find(images if images.is_dir() else root, "annotation.jsonl")):
             key = Path(entry["id"]).stem
-            example = EditExample(id=key, source=load_image(images / entry["id"]), instruction=entry["prompt"],
-                                  task="hard", meta={"image": entry["id"]})
+            example = EditExample(id=key, source=load_image(_image(images, entry["id"])),
+                                  instruction=entry["prompt"], task="hard", meta={"image": entry["id"]})
             yield BenchSample(example=example, output_name=key)
 
     def _multiturn(self, root: Path) -> Iterator[BenchSample]:
@@ -79,7 +86,7 @@ class ImgEditLoader(BenchmarkLoader):
         for folder in categories:
             for entry in read_list(folder / "annotation.json"):
                 stem = Path(entry["id"]).stem
-                source = load_image(folder / entry["id"])
+                source = load_image(_image(folder, entry["id"]))
                 turns = [entry[f"turn{k}"] for k in range(1, 100) if f"turn{k}" in entry]
                 previous = None
                 for turn, instruction in enumerate(turns, start=1):

@@ -5,14 +5,21 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 from editlab.bench.benchmarks.base import BenchmarkLoader, BenchSample
 from editlab.errors import EditlabError
-from editlab.io import load_image, load_mask
+from editlab.io import load_image, load_mask, safe_child
 from editlab.types import EditExample
 
 _TURN = re.compile(r"output(\d+)\.\w+$")
+_BAD_DATA = "edit_sessions.json is damaged or hostile: fix that entry"
+
+
+def _file(folder: Path, name: object) -> Path:
+    """An image named by edit_sessions.json, which must stay inside its session folder."""
+    return safe_child(folder, name, "MagicBrush image name", fix=_BAD_DATA)
 
 
 def _numeric_key(text: str):
@@ -46,7 +53,7 @@ class MagicBrushLoader(BenchmarkLoader):
         captions = json.loads(captions_file.read_text(encoding="utf-8")) if captions_file.exists() else {}
         sessions: dict[str, list[dict]] = {}
         for session_id, turns in edits.items():
-            folder = root / "images" / str(session_id)
+            folder = safe_child(root / "images", str(session_id), "MagicBrush session id", fix=_BAD_DATA)
             ordered = []
             for turn in turns:
                 match = _TURN.search(turn["output"])
@@ -57,9 +64,9 @@ class MagicBrushLoader(BenchmarkLoader):
             sessions[str(session_id)] = [
                 {
                     "turn": k,
-                    "source": lambda p=folder / t["input"]: load_image(p),
-                    "target": lambda p=folder / t["output"]: load_image(p),
-                    "mask": (lambda p=folder / t["mask"]: load_mask(p)) if t.get("mask") else None,
+                    "source": partial(load_image, _file(folder, t["input"])),
+                    "target": partial(load_image, _file(folder, t["output"])),
+                    "mask": partial(load_mask, _file(folder, t["mask"])) if t.get("mask") else None,
                     "instruction": t["instruction"],
                     "local_caption": captions.get(str(session_id), {}).get(t["output"]),
                     "files": {"input": t["input"], "output": t["output"], "mask": t.get("mask")},
