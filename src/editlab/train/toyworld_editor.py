@@ -68,6 +68,7 @@ class ToyworldEditorTrainConfig:
     text_dim: int = 128
     text_layers: int = 2
     refine_channels: int = 16
+    head_channels: int = 192
     # optimisation
     batch_size: int = 64
     learning_rate: float = 2e-3
@@ -136,7 +137,8 @@ def build_model(config: ToyworldEditorTrainConfig, tokenizer: Any, known_token_i
         vocab_size=len(tokenizer), max_tokens=config.max_tokens, pad_token_id=tokenizer.pad_token_id,
         unk_token_id=tokenizer.unk_token_id, text_dim=config.text_dim, text_layers=config.text_layers,
         channels=config.channels, deep_channels=config.deep_channels,
-        refine_channels=config.refine_channels, known_token_ids=known_token_ids,
+        refine_channels=config.refine_channels, head_channels=config.head_channels,
+        known_token_ids=known_token_ids,
     )
 
 

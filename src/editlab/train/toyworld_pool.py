@@ -9,6 +9,12 @@ Per example the pool keeps: source and target (H, W, 3), the exact change mask (
 target differs from the source after the example's whole-picture operation, see below), the
 instruction, the task, the whole-picture operation (`GLOBAL_OPS`) and the zoom centre.
 
+Where an instruction leaves the place open ("add a star at the top", "two more circles"), toyworld
+draws a random free spot, so the same input has many right answers and a one-step model trained on
+them learns their blurred average. The pool gives such edits one **canonical** answer instead
+(`canonical_edit`: the free spot nearest the named region's centre at one size; copies next to
+the copied object), which the oracle accepts like any other valid placement.
+
 Whole-picture edits (style, view, zoom) are a fixed picture operation applied to the source:
 the pool records which one, so a model can be taught to pick it (a classification) instead of
 repainting every pixel.
@@ -38,7 +44,85 @@ GLOBAL_OPS: tuple[str, ...] = (
     "identity", "grayscale", "sepia", "invert", "posterize", "sketch",
     "flip_h", "flip_v", "rotate_90", "rotate_180", "rotate_270", "zoom",
 )
-POOL_VERSION = 1
+#: 2: additions and copies (add, count) at their canonical places (`canonical_edit`)
+POOL_VERSION = 2
+
+
+#: Size (larger side, short-side units) of an added object in its canonical placement.
+CANONICAL_ADD_SIZE = 0.29
+#: Candidate centres per axis when looking for a canonical free spot.
+CANONICAL_GRID = 41
+
+
+def canonical_spot(scene: Any, w_units: float, h_units: float, anchor: tuple[float, float],
+                   region: str | None = None) -> tuple[float, float] | None:
+    """The free centre nearest to `anchor` (normalised) where a box fits, within `region` if given.
+
+    Deterministic, unlike `toyworld.scene.free_spot` (random): the canonical answer of an edit whose
+    instruction leaves the place open ("add a star at the top", "two more circles").
+    """
+    from editlab.toyworld.scene import GAP, MARGIN, region_bounds
+
+    cw, ch = scene.canvas_units()
+    x0, y0, x1, y1 = region_bounds(region) if region else (0.0, 0.0, 1.0, 1.0)
+    lo_x, hi_x = max(x0, (w_units / 2 + MARGIN) / cw), min(x1, 1 - (w_units / 2 + MARGIN) / cw)
+    lo_y, hi_y = max(y0, (h_units / 2 + MARGIN) / ch), min(y1, 1 - (h_units / 2 + MARGIN) / ch)
+    if lo_x > hi_x or lo_y > hi_y:
+        return None
+    gx, gy = np.meshgrid(np.linspace(lo_x, hi_x, CANONICAL_GRID), np.linspace(lo_y, hi_y, CANONICAL_GRID))
+    xs, ys = gx.ravel(), gy.ravel()
+    boxes = np.array(scene.boxes(), dtype=np.float64).reshape(-1, 4)
+    clear = np.ones(xs.shape, bool)
+    if len(boxes):
+        apart_x = np.abs(xs[:, None] * cw - boxes[:, 0]) >= (w_units + boxes[:, 2]) / 2 + GAP
+        apart_y = np.abs(ys[:, None] * ch - boxes[:, 1]) >= (h_units + boxes[:, 3]) / 2 + GAP
+        clear = np.all(apart_x | apart_y, axis=1)
+    if not clear.any():
+        return None
+    distance = np.hypot((xs - anchor[0]) * cw, (ys - anchor[1]) * ch) + np.where(clear, 0, np.inf)
+    i = int(np.argmin(distance))
+    return round(float(xs[i]), 4), round(float(ys[i]), 4)
+
+
+def canonical_edit(scene: Any, edit: Any) -> Any | None:
+    """The same edit with the canonical placement of what it adds (None when there is none to give).
+
+    Additions go to the free spot nearest their region's centre at one size; `count` copies to the
+    free spots nearest the copied object, one after the other. Every other edit is returned as is.
+    """
+    import copy
+
+    from editlab.toyworld import palette
+    from editlab.toyworld.scene import SceneObject
+    from editlab.toyworld.shapes import extent
+
+    if edit.task not in ("add", "count"):
+        return edit
+    edit = copy.deepcopy(edit)
+    work = scene.copy()
+    if edit.task == "add":
+        obj = dict(edit.params["object"])
+        col, row = palette.REGIONS[edit.params["region"]]
+        w, h = extent(obj["shape"])
+        spot = canonical_spot(work, w * CANONICAL_ADD_SIZE, h * CANONICAL_ADD_SIZE, ((col + .5) / 3, (row + .5) / 3),
+                              region=edit.params["region"])
+        if spot is None:
+            return None
+        obj.update(x=spot[0], y=spot[1], size=CANONICAL_ADD_SIZE)
+        edit.params["object"] = obj
+        return edit
+    source = work.object(edit.target)
+    copies = []
+    for old in edit.params["objects"]:
+        w, h = extent(old["shape"])
+        spot = canonical_spot(work, w * old["size"], h * old["size"], (source.x, source.y))
+        if spot is None:
+            return None
+        new = {**old, "x": spot[0], "y": spot[1]}
+        work.objects.append(SceneObject.from_dict(new))
+        copies.append(new)
+    edit.params["objects"] = copies
+    return edit
 
 
 def global_op_of(edit: dict[str, Any]) -> str:
@@ -151,6 +235,23 @@ def _operated_source(source: np.ndarray, op: str, center: tuple[float, float]) -
     return (out[0].permute(1, 2, 0).clamp(0, 1) * 255).round().byte().numpy()
 
 
+def canonical_example(example: Any) -> Any:
+    """`example` with its target re-rendered for the canonical placement of added objects (see `canonical_edit`)."""
+    from editlab.toyworld.edits import Edit
+    from editlab.toyworld.generate import make_example
+    from editlab.toyworld.scene import Scene
+
+    if example.task not in ("add", "count"):
+        return example
+    scene = Scene.from_dict(example.meta["source_scene"])
+    edit = canonical_edit(scene, Edit.from_dict(example.meta["edit"]))
+    if edit is None:
+        return example
+    keep = {k: v for k, v in example.meta.items() if k in ("split", "seed", "index", "family")}
+    return make_example(scene, edit, example.instruction, width=example.source.width, height=example.source.height,
+                        example_id=example.id, meta={**keep, "canonical": True})
+
+
 def _generate_slice(spec: PoolSpec, start: int, stop: int, folder: str) -> tuple[int, int]:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     import torch
@@ -162,7 +263,7 @@ def _generate_slice(spec: PoolSpec, start: int, stop: int, folder: str) -> tuple
               for name in ("source", "target", "mask", "global_op", "zoom_center", "task")}
     texts: list[tuple[int, str]] = []
     for i in range(start, stop):
-        ex = generate_example(spec.seed, split=spec.split, index=i, width=spec.size, height=spec.size)
+        ex = canonical_example(generate_example(spec.seed, split=spec.split, index=i, width=spec.size, height=spec.size))
         source = np.asarray(ex.source.convert("RGB"), dtype=np.uint8)
         target = np.asarray(ex.target.convert("RGB"), dtype=np.uint8)
         edit = ex.meta["edit"]
