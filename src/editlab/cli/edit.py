@@ -190,6 +190,9 @@ def run(args) -> int:
     editor = get_editor(args.model, **_editor_options(args))
     request = EditRequest(image=image, instruction=instruction, mask=mask, seed=args.seed, params=params)
     if args.sweep or args.auto_guidance:
+        if getattr(editor, "guidance_free", False):
+            raise EditlabError(f"--sweep and --auto-guidance vary guidance scales, which the {editor.name} model does not "
+                               "have (one forward pass); use a diffusion model, e.g. --model toyworld-ip2p")
         return _run_guidance(args, editor, request, scorer, out, text_scales, image_scales, started)
     result = editor.edit(request)
     record = _record(editor, request)

@@ -29,9 +29,15 @@ IGNORED_PARAMS = ("num_inference_steps", "guidance_scale", "image_guidance_scale
 
 class ToyworldEditor(ModelEditor):
     name = "toyworld"
+    #: no guidance scales to sweep (the CLI's --sweep / --auto-guidance refuse this editor)
+    guidance_free = True
 
     def __init__(self, model: Any = "toyworld", *, pipeline: Any = None, device: str | None = None,
-                 revision: str | None = None, **defaults: Any):
+                 revision: str | None = None, precision: str = "auto", config: str | None = None,
+                 reference: bool = False, progress: bool = False, **defaults: Any):
+        # precision/config/reference/progress are diffusion-editor options that a 2 MB fp32 one-step
+        # model has no use for; accepted so that every command line works with every model
+        del precision, config, reference, progress
         from editlab.pipelines.resolve import ModelSource, resolve_model
 
         if pipeline is None:
@@ -41,6 +47,8 @@ class ToyworldEditor(ModelEditor):
             pipeline = ToyworldEditorPipeline.from_pretrained(self.source.location)
         else:
             self.source = None
+        if device is not None:
+            pipeline.model.to(device)
         self.pipeline = pipeline
         self.defaults = normalize_params(defaults, set(IGNORED_PARAMS), self.name)
         self.last_provenance: list[dict[str, Any]] = []

@@ -42,12 +42,13 @@ def run_model(model: Any, sources: Any, input_ids: Any, batch_size: int = 64) ->
     import torch
 
     images: list[Image.Image] = []
+    device = next(model.parameters()).device
     with torch.no_grad():
         for start in range(0, len(sources), batch_size):
-            source = sources[start: start + batch_size]
-            ids = model.map_unknown_tokens(input_ids[start: start + batch_size])
+            source = sources[start: start + batch_size].to(device)
+            ids = model.map_unknown_tokens(input_ids[start: start + batch_size].to(device))
             out = model.compose(source, model(source, ids))
-            arrays = (out.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).numpy()
+            arrays = (out.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
             images.extend(Image.fromarray(a) for a in arrays)
     return images
 

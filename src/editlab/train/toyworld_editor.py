@@ -258,6 +258,8 @@ class ToyworldEditorTrainer:
         from safetensors.torch import save_file
 
         final = self.out / "checkpoints" / f"step-{step:08d}"
+        if final.is_dir():  # this step is already saved (the end of a run right after a periodic save)
+            return
         tmp = final.with_name(final.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)

@@ -1,0 +1,94 @@
+"""The toyworld editor's trainer: learns (the loss falls on a fixed batch), checkpoints, resumes, exports a folder
+that `editlab edit --model` loads, and its config is checked like the IP2P trainer's."""
+
+import json
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("diffusers")
+
+from editlab.cli.main import main  # noqa: E402
+from editlab.errors import EditlabError  # noqa: E402
+from editlab.train.config import load_config  # noqa: E402
+from editlab.train.toyworld_editor import (  # noqa: E402
+    ToyworldEditorTrainConfig,
+    ToyworldEditorTrainer,
+    losses,
+)
+from editlab.train.toyworld_pool import PoolSpec, build_pool, canonical_example  # noqa: E402
+
+TINY = {"pool_size": 45, "pool_workers": 1, "batch_size": 8, "channels": 16, "deep_channels": 32, "text_dim": 32,
+        "head_channels": 32, "max_tokens": 32, "eval_examples": 15, "log_every": 5, "warmup_steps": 2}
+
+
+def _config(tmp_path, **kw):
+    return ToyworldEditorTrainConfig(output_dir=str(tmp_path / "run"), cache_dir=str(tmp_path / "cache"), **{**TINY, **kw})
+
+
+def test_training_lowers_the_loss_on_a_fixed_batch(tmp_path):
+    from editlab.train.toyworld_editor import Batches, build_model, build_tokenizer, encode_instructions
+
+    config = _config(tmp_path)
+    pool = build_pool(PoolSpec(n=45), cache_dir=tmp_path / "cache", workers=1)
+    tokenizer = build_tokenizer(config.max_tokens)
+    ids = encode_instructions(tokenizer, pool.instructions, config.max_tokens)
+    batch = Batches(pool, ids, tokenizer.unk_token_id, set()).get(list(range(16)))
+    torch.manual_seed(0)
+    model = build_model(config, tokenizer, sorted(set(ids.ravel().tolist())))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    first = None
+    for _ in range(40):
+        loss = losses(model, batch, config)["loss"]
+        first = float(loss) if first is None else first
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert float(loss) < 0.6 * first, (first, float(loss))
+
+
+def test_run_resume_and_export(tmp_path):
+    from editlab.pipelines.toyworld_editor import ToyworldEditorPipeline
+
+    trainer = ToyworldEditorTrainer(_config(tmp_path, max_steps=6, checkpoint_every_minutes=0.0))
+    folder = trainer.train()
+    assert (folder / "model" / "diffusion_pytorch_model.safetensors").is_file()
+    record = json.loads((folder / "editlab_training.json").read_text())
+    assert record["steps"] == 6 and any(m.get("eval") for m in record["metrics"])
+    with pytest.raises(EditlabError, match="--resume"):
+        ToyworldEditorTrainer(_config(tmp_path, max_steps=8)).train()
+    ToyworldEditorTrainer(_config(tmp_path, max_steps=8, resume=True)).train()
+    steps = [m["step"] for m in map(json.loads, (tmp_path / "run" / "metrics.jsonl").read_text().splitlines())
+             if not m.get("eval")]
+    assert steps == sorted(steps) and steps[-1] <= 8
+    pipe = ToyworldEditorPipeline.from_pretrained(folder)
+    from editlab import toyworld
+
+    example = toyworld.generate_example(3)
+    assert pipe(prompt=example.instruction, image=example.source).images[0].size == (64, 64)
+    example.source.save(tmp_path / "in.png")
+    out = tmp_path / "edited.png"
+    assert main(["edit", str(tmp_path / "in.png"), example.instruction, "-o", str(out), "--model", str(folder)]) == 0
+    assert out.is_file()
+
+
+def test_config_is_checked(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("architecture: toyworld-editor\nbatch_sise: 4\n")
+    with pytest.raises(EditlabError, match="did you mean 'batch_size'"):
+        load_config(path, [], ToyworldEditorTrainConfig)
+    path.write_text("architecture: toyworld-editor\ntask_weights: {colour: 2}\n")
+    with pytest.raises(EditlabError, match="unknown tasks"):
+        load_config(path, [], ToyworldEditorTrainConfig)
+    path.write_text("architecture: toyworld-editor\n")
+    assert main(["train", "--config", str(path), "--print-config", "--batch_size", "16"]) == 0
+
+
+def test_canonical_placements_pass_the_oracle():
+    from editlab import toyworld
+
+    oracle = toyworld.Oracle()
+    for task in ("add", "count"):
+        for index in range(8):
+            example = toyworld.generate_example(11, task=task, index=index)
+            assert oracle.score(example, canonical_example(example).target).success
