@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from editlab import __version__
 from editlab.errors import EditlabError
 
-SUBCOMMANDS = ("edit", "session", "data", "train", "bench", "judge", "toyworld", "demo")
+SUBCOMMANDS = ("edit", "session", "serve", "data", "train", "bench", "judge", "toyworld", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -85,8 +85,14 @@ class ToyworldEditorPipeline:
         folder = Path(folder)
         if not is_toyworld_editor_folder(folder):
             raise EditlabError(f"{folder} is not a toyworld editor folder (its model_index.json names another class)")
-        model = ToyworldEditorModel.from_pretrained(folder / "model")
-        tokenizer = PreTrainedTokenizerFast.from_pretrained(folder / "tokenizer")
+        try:
+            model = ToyworldEditorModel.from_pretrained(folder / "model")
+            tokenizer = PreTrainedTokenizerFast.from_pretrained(folder / "tokenizer")
+        except (OSError, ValueError, RuntimeError, KeyError) as exc:  # missing/damaged files, weights of another shape
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise EditlabError(f"cannot load the toyworld editor from {folder} ({type(exc).__name__}: {first[:200]}); "
+                               "re-export it with `editlab train --config configs/train/toyworld-editor.yaml "
+                               "--export-only` or reinstall editlab") from None
         return cls(model, tokenizer)
 
     def save_pretrained(self, folder: str | Path, *, extra_files: dict[str, str] | None = None) -> Path:

@@ -84,6 +84,7 @@ class EditSession:
         editor: str | Editor = "toyworld",
         *,
         seed: int = 0,
+        editor_spec: str | None = None,
         **defaults: Any,
     ) -> EditSession:
         """Start a session in a new (or empty) folder with `image` as the root version v0.
@@ -91,6 +92,8 @@ class EditSession:
         `editor` is a spec for `editlab.editors.get_editor` ("identity", "toyworld", a model id
         or path) or an `Editor` object; `defaults` are parameters every turn starts from
         (e.g. num_inference_steps=20, guidance_scale=7.5). Nothing is written if anything is wrong.
+        `editor_spec` records the spec an `Editor` object was built from (a server that keeps one
+        model loaded), so that `EditSession.open` elsewhere can rebuild it.
         """
         SessionStore.check_new(directory)  # before loading a model for nothing
         root = load_image(image)
@@ -104,7 +107,7 @@ class EditSession:
             "created": now_iso(),
             "seed": seed,
             "defaults": defaults,
-            "editor": {"spec": editor if isinstance(editor, str) else None, "describe": _describe(editor_obj)},
+            "editor": {"spec": editor if isinstance(editor, str) else editor_spec, "describe": _describe(editor_obj)},
             "source": str(image) if isinstance(image, (str, os.PathLike)) else None,
         }
         store = SessionStore.create(directory, meta, data, record)
