@@ -67,7 +67,10 @@ def test_parse_overrides_forms():
 def test_shipped_configs_are_valid():
     from pathlib import Path
 
+    from editlab.train.config import config_architecture
+    from editlab.train.toyworld_editor import ToyworldEditorTrainConfig
+
     configs = sorted(Path(__file__).resolve().parents[2].joinpath("configs/train").glob("*.yaml"))
     assert configs
     for path in configs:
-        load_config(path)
+        load_config(path, None, ToyworldEditorTrainConfig if config_architecture(path) == "toyworld-editor" else None)
