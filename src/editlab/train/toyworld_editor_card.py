@@ -7,13 +7,13 @@ from typing import Any
 from editlab.train.export import BENCHMARK_BEGIN, BENCHMARK_END
 
 
-def _curve(metrics: list[dict[str, Any]]) -> str:
+def _curve(metrics: list[dict[str, Any]], batch_size: int) -> str:
     evals = [m for m in metrics if m.get("eval")]
     if not evals:
         return "(no evaluation recorded)"
     rows = ["| minutes | step | samples | oracle success (fixed test cases) |", "|---|---|---|---|"]
     for m in evals:
-        rows.append(f"| {m['minutes']:.1f} | {m['step']} | {m.get('samples', '-')} | {m['success']:.1%} |")
+        rows.append(f"| {m['minutes']:.1f} | {m['step']} | {m['step'] * batch_size:,} | {m['success']:.1%} |")
     return "\n".join(rows)
 
 
@@ -66,7 +66,7 @@ examples (generated once, its time not counted). Final oracle success on the fix
 
 Learning curve:
 
-{_curve(metrics)}
+{_curve(metrics, int(config.get('batch_size', 0)))}
 
 ## Benchmark
 
