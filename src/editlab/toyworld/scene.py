@@ -207,6 +207,29 @@ def region_bounds(region: str) -> tuple[float, float, float, float]:
     return col / 3, row / 3, (col + 1) / 3, (row + 1) / 3
 
 
+def centre_bounds(scene: Scene, w_units: float, h_units: float,
+                  region: str | None = None) -> tuple[float, float, float, float] | None:
+    """(lo_x, hi_x, lo_y, hi_y): where the centre of a w x h box may lie (inside the canvas and `region`)."""
+    cw, ch = scene.canvas_units()
+    x0, y0, x1, y1 = region_bounds(region) if region else (0.0, 0.0, 1.0, 1.0)
+    # Keep the box inside the canvas: clip the centre's range by half the box.
+    lo_x, hi_x = max(x0, (w_units / 2 + MARGIN) / cw), min(x1, 1 - (w_units / 2 + MARGIN) / cw)
+    lo_y, hi_y = max(y0, (h_units / 2 + MARGIN) / ch), min(y1, 1 - (h_units / 2 + MARGIN) / ch)
+    return None if lo_x > hi_x or lo_y > hi_y else (lo_x, hi_x, lo_y, hi_y)
+
+
+def clear_centres(scene: Scene, xs: np.ndarray, ys: np.ndarray, w_units: float, h_units: float,
+                  exclude: set[int] = frozenset()) -> np.ndarray:
+    """Which candidate centres (normalised) keep a w x h box clear of every other box by GAP."""
+    cw, ch = scene.canvas_units()
+    boxes = np.array(scene.boxes(exclude), dtype=np.float64).reshape(-1, 4)
+    if not len(boxes):
+        return np.ones(len(xs), dtype=bool)
+    apart_x = np.abs(xs[:, None] * cw - boxes[:, 0]) >= (w_units + boxes[:, 2]) / 2 + GAP
+    apart_y = np.abs(ys[:, None] * ch - boxes[:, 1]) >= (h_units + boxes[:, 3]) / 2 + GAP
+    return np.all(apart_x | apart_y, axis=1)
+
+
 def free_spot(
     scene: Scene,
     w_units: float,
@@ -221,21 +244,12 @@ def free_spot(
 
     Draws `tries` candidate centres at once and keeps the first that is clear of every other box.
     """
-    cw, ch = scene.canvas_units()
-    x0, y0, x1, y1 = region_bounds(region) if region else (0.0, 0.0, 1.0, 1.0)
-    # Keep the box inside the canvas: clip the centre's range by half the box.
-    lo_x, hi_x = max(x0, (w_units / 2 + MARGIN) / cw), min(x1, 1 - (w_units / 2 + MARGIN) / cw)
-    lo_y, hi_y = max(y0, (h_units / 2 + MARGIN) / ch), min(y1, 1 - (h_units / 2 + MARGIN) / ch)
-    if lo_x > hi_x or lo_y > hi_y:
+    bounds = centre_bounds(scene, w_units, h_units, region)
+    if bounds is None:
         return None
+    lo_x, hi_x, lo_y, hi_y = bounds
     xs, ys = rng.uniform(lo_x, hi_x, tries), rng.uniform(lo_y, hi_y, tries)
-    boxes = np.array(scene.boxes(exclude), dtype=np.float64).reshape(-1, 4)
-    if len(boxes):
-        apart_x = np.abs(xs[:, None] * cw - boxes[:, 0]) >= (w_units + boxes[:, 2]) / 2 + GAP
-        apart_y = np.abs(ys[:, None] * ch - boxes[:, 1]) >= (h_units + boxes[:, 3]) / 2 + GAP
-        clear = np.all(apart_x | apart_y, axis=1)
-    else:
-        clear = np.ones(tries, dtype=bool)
+    clear = clear_centres(scene, xs, ys, w_units, h_units, exclude)
     if not clear.any():
         return None
     i = int(np.argmax(clear))

@@ -61,22 +61,16 @@ def canonical_spot(scene: Any, w_units: float, h_units: float, anchor: tuple[flo
     Deterministic, unlike `toyworld.scene.free_spot` (random): the canonical answer of an edit whose
     instruction leaves the place open ("add a star at the top", "two more circles").
     """
-    from editlab.toyworld.scene import GAP, MARGIN, region_bounds
+    from editlab.toyworld.scene import centre_bounds, clear_centres
 
-    cw, ch = scene.canvas_units()
-    x0, y0, x1, y1 = region_bounds(region) if region else (0.0, 0.0, 1.0, 1.0)
-    lo_x, hi_x = max(x0, (w_units / 2 + MARGIN) / cw), min(x1, 1 - (w_units / 2 + MARGIN) / cw)
-    lo_y, hi_y = max(y0, (h_units / 2 + MARGIN) / ch), min(y1, 1 - (h_units / 2 + MARGIN) / ch)
-    if lo_x > hi_x or lo_y > hi_y:
+    bounds = centre_bounds(scene, w_units, h_units, region)
+    if bounds is None:
         return None
+    lo_x, hi_x, lo_y, hi_y = bounds
+    cw, ch = scene.canvas_units()
     gx, gy = np.meshgrid(np.linspace(lo_x, hi_x, CANONICAL_GRID), np.linspace(lo_y, hi_y, CANONICAL_GRID))
     xs, ys = gx.ravel(), gy.ravel()
-    boxes = np.array(scene.boxes(), dtype=np.float64).reshape(-1, 4)
-    clear = np.ones(xs.shape, bool)
-    if len(boxes):
-        apart_x = np.abs(xs[:, None] * cw - boxes[:, 0]) >= (w_units + boxes[:, 2]) / 2 + GAP
-        apart_y = np.abs(ys[:, None] * ch - boxes[:, 1]) >= (h_units + boxes[:, 3]) / 2 + GAP
-        clear = np.all(apart_x | apart_y, axis=1)
+    clear = clear_centres(scene, xs, ys, w_units, h_units)
     if not clear.any():
         return None
     distance = np.hypot((xs - anchor[0]) * cw, (ys - anchor[1]) * ch) + np.where(clear, 0, np.inf)
