@@ -58,9 +58,18 @@ def _fit(line: str, face: ImageFont.ImageFont, width: int) -> str:
     return line
 
 
+def upscale_small(image: Image.Image, box: int) -> Image.Image:
+    """A picture much smaller than `box` (a 64x64 toyworld scene) enlarged by a whole factor with crisp pixels,
+    so it can be seen; larger pictures are returned as they are."""
+    factor = box // max(image.size)
+    if factor < 2:
+        return image
+    return image.resize((image.width * factor, image.height * factor), Image.Resampling.NEAREST)
+
+
 def thumbnail(image: Image.Image, box: int) -> Image.Image:
     """Fit inside a box x box square (aspect kept), centred on a neutral background."""
-    scaled = image.convert("RGB")
+    scaled = upscale_small(image.convert("RGB"), box)
     scaled.thumbnail((box, box), Image.Resampling.LANCZOS)
     cell = Image.new("RGB", (box, box), CELL_BACKGROUND)
     cell.paste(scaled, ((box - scaled.width) // 2, (box - scaled.height) // 2))
