@@ -121,3 +121,13 @@ def test_shipped_model_edits_far_better_than_returning_the_input(shipped):
     identity = np.mean([oracle.score(c, c.source).success for c in cases])
     assert identity == 0.0
     assert model >= SHIPPED_FLOOR, f"shipped model success {model:.0%} on 30 fixed cases (floor {SHIPPED_FLOOR:.0%})"
+
+
+def test_long_instructions_warn_with_the_dropped_words_and_huge_ones_are_refused(shipped):
+    from editlab.errors import EditlabError
+
+    example = toyworld.generate_example(4)
+    with pytest.warns(UserWarning, match="reads 40, so these words are ignored: .*star"):
+        shipped(prompt=example.instruction + " and" * 40 + " star", image=example.source)
+    with pytest.raises(EditlabError, match="limit is 2000"):
+        shipped(prompt="a" * 2001, image=example.source)

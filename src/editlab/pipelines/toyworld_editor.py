@@ -28,6 +28,8 @@ from editlab.errors import EditlabError
 
 KIND = "toyworld-editor"
 PIPELINE_CLASS = "ToyworldEditorPipeline"
+#: Longer instructions are refused, not silently cut (the model reads `max_tokens` words).
+MAX_INSTRUCTION_CHARS = 2000
 #: Share of pixels that must be near toyworld's palette for a picture to count as a toyworld scene.
 TOYWORLD_LIKE_SHARE = 0.6
 
@@ -144,6 +146,15 @@ class ToyworldEditorPipeline:
                                         if im.size != (s, s) else im.convert("RGB"))).permute(2, 0, 1)
             for im in images]).float() / 255
         max_len = int(self.model.config.max_tokens)
+        for text in prompts:
+            if len(text) > MAX_INSTRUCTION_CHARS:
+                raise EditlabError(f"instruction of {len(text)} characters; the limit is {MAX_INSTRUCTION_CHARS}: "
+                                   "say the edit in fewer words")
+            words = self.tokenizer(text).input_ids
+            if len(words) > max_len:
+                dropped = self.tokenizer.decode(words[max_len - 1:-1])
+                warnings.warn(f"the instruction is {len(words)} tokens; the model reads {max_len}, so these words are "
+                              f"ignored: {dropped!r}", stacklevel=2)
         ids = self.tokenizer(prompts, padding="max_length", truncation=True, max_length=max_len).input_ids
         outputs = run_model(self.model, sources, torch.tensor(ids, dtype=torch.long))
         return ToyworldEditorOutput([out.resize(im.size, Image.Resampling.BILINEAR) if im.size != (s, s) else out
