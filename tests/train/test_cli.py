@@ -5,10 +5,11 @@ from editlab.cli.main import main
 
 
 def test_help_ends_with_a_runnable_example(capsys):
-    try:
+    import pytest
+
+    with pytest.raises(SystemExit) as exited:
         main(["train", "--help"])
-    except SystemExit:
-        pass
+    assert exited.value.code == 0
     out = capsys.readouterr().out
     assert "example:" in out and "editlab train --config configs/train/tiny.yaml" in out
 
