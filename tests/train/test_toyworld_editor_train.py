@@ -61,6 +61,7 @@ def test_run_resume_and_export(tmp_path):
     steps = [m["step"] for m in map(json.loads, (tmp_path / "run" / "metrics.jsonl").read_text().splitlines())
              if not m.get("eval")]
     assert steps == sorted(steps) and steps[-1] <= 8
+    assert ToyworldEditorTrainer(_config(tmp_path, max_steps=8)).export_latest() == folder  # --export-only
     pipe = ToyworldEditorPipeline.from_pretrained(folder)
     from editlab import toyworld
 

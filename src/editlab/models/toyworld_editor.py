@@ -43,14 +43,18 @@ from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 
-#: The fixed operation bank; index 0 leaves the picture alone (keep in step with toyworld_pool).
+from editlab.toyworld import styles
+from editlab.toyworld.edits import ZOOM
+
+#: The fixed operation bank: identity, toyworld's styles, its view operations, its zoom (the pool labels every
+#: training example with its index here; index 0 leaves the picture alone). Written out, not derived from
+#: toyworld's palette: a trained model's operation head is tied to this order.
 GLOBAL_OPS: tuple[str, ...] = (
     "identity", "grayscale", "sepia", "invert", "posterize", "sketch",
     "flip_h", "flip_v", "rotate_90", "rotate_180", "rotate_270", "zoom",
 )
-ZOOM = 2.0
-SEPIA_DARK = torch.tensor([44.0, 28.0, 14.0]) / 255
-SEPIA_LIGHT = torch.tensor([255.0, 238.0, 196.0]) / 255
+SEPIA_DARK = torch.tensor(styles.SEPIA_DARK, dtype=torch.float32) / 255
+SEPIA_LIGHT = torch.tensor(styles.SEPIA_LIGHT, dtype=torch.float32) / 255
 
 
 # ------------------------------------------------------------------------------ the operation bank

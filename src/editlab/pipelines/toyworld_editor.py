@@ -39,6 +39,21 @@ class ToyworldEditorOutput:
     images: list[Image.Image]
 
 
+def encode_instructions(tokenizer: Any, texts: list[str], max_tokens: int, *, warn: bool = False) -> np.ndarray:
+    """(len(texts), max_tokens) word ids, padded; longer instructions are cut, with a warning naming the
+    ignored words when `warn` (the model reads `max_tokens` tokens, <bos> and <eos> included)."""
+    ids = tokenizer(texts, verbose=False).input_ids  # no "longer than the maximum" notice: we warn ourselves
+    out = np.full((len(ids), max_tokens), tokenizer.pad_token_id, dtype=np.int64)
+    for row, words in enumerate(ids):
+        if len(words) > max_tokens:
+            if warn:
+                warnings.warn(f"the instruction is {len(words)} tokens; the model reads {max_tokens}, so these words are "
+                              f"ignored: {tokenizer.decode(words[max_tokens - 1:-1])!r}", stacklevel=3)
+            words = [*words[: max_tokens - 1], words[-1]]  # keep <eos>, as the tokenizer's own truncation does
+        out[row, : len(words)] = words
+    return out
+
+
 def run_model(model: Any, sources: Any, input_ids: Any, batch_size: int = 64) -> list[Image.Image]:
     """Edited pictures of `sources` ((B, 3, H, W) in [0, 1]) for instruction ids `input_ids` (B, L)."""
     import torch
@@ -145,18 +160,12 @@ class ToyworldEditorPipeline:
             torch.from_numpy(np.array(im.convert("RGB").resize((s, s), Image.Resampling.BILINEAR)
                                         if im.size != (s, s) else im.convert("RGB"))).permute(2, 0, 1)
             for im in images]).float() / 255
-        max_len = int(self.model.config.max_tokens)
         for text in prompts:
             if len(text) > MAX_INSTRUCTION_CHARS:
                 raise EditlabError(f"instruction of {len(text)} characters; the limit is {MAX_INSTRUCTION_CHARS}: "
                                    "say the edit in fewer words")
-            words = self.tokenizer(text).input_ids
-            if len(words) > max_len:
-                dropped = self.tokenizer.decode(words[max_len - 1:-1])
-                warnings.warn(f"the instruction is {len(words)} tokens; the model reads {max_len}, so these words are "
-                              f"ignored: {dropped!r}", stacklevel=2)
-        ids = self.tokenizer(prompts, padding="max_length", truncation=True, max_length=max_len).input_ids
-        outputs = run_model(self.model, sources, torch.tensor(ids, dtype=torch.long))
+        ids = encode_instructions(self.tokenizer, prompts, int(self.model.config.max_tokens), warn=True)
+        outputs = run_model(self.model, sources, torch.from_numpy(ids))
         return ToyworldEditorOutput([out.resize(im.size, Image.Resampling.BILINEAR) if im.size != (s, s) else out
                                      for out, im in zip(outputs, images, strict=True)])
 

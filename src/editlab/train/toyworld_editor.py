@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 
 from editlab.errors import EditlabError
+from editlab.pipelines.toyworld_editor import encode_instructions
 
 ARCHITECTURE = "toyworld-editor"
 
@@ -124,11 +125,6 @@ def build_tokenizer(max_tokens: int):
     return build_word_tokenizer(vocabulary(), model_max_length=max_tokens)
 
 
-def encode_instructions(tokenizer: Any, texts: list[str], max_tokens: int) -> np.ndarray:
-    ids = tokenizer(texts, padding="max_length", truncation=True, max_length=max_tokens).input_ids
-    return np.asarray(ids, dtype=np.int64)
-
-
 def build_model(config: ToyworldEditorTrainConfig, tokenizer: Any, known_token_ids: list[int]) -> Any:
     """A fresh model for `config`: sized by the config, vocabulary from the tokenizer, words seen in the pool."""
     from editlab.models.toyworld_editor import ToyworldEditorModel
@@ -191,8 +187,8 @@ def losses(model: Any, batch: dict[str, Any], config: ToyworldEditorTrainConfig)
         terms["dice"] = (1 - (2 * (p * t).sum(1) + 1) / (p.sum(1) + t.sum(1) + 1)).mean()
     else:
         terms["dice"] = source.new_zeros(())
-    referent = batch.get("referent")
-    if referent is not None and bool((referent[:, 2] > 0).any()):
+    referent = batch["referent"]
+    if bool((referent[:, 2] > 0).any()):
         pick = referent[:, 2] > 0
         cells = out["referent_logits"].shape[1]
         side = int(round(cells ** 0.5))
@@ -236,7 +232,7 @@ class Batches:
             "input_ids": torch.from_numpy(ids),
             "global_op": torch.from_numpy(self.pool.global_op[index]),
             "center": torch.from_numpy(self.pool.zoom_center[index]),
-            **({"referent": torch.from_numpy(self.pool.referent[index])} if self.pool.referent is not None else {}),
+            "referent": torch.from_numpy(self.pool.referent[index]),
         }
 
 
@@ -265,6 +261,7 @@ class ToyworldEditorTrainer:
         tmp.mkdir(parents=True)
         save_file({k: v.contiguous() for k, v in model.state_dict().items()}, tmp / "model.safetensors")
         save_file({k: v.contiguous() for k, v in ema.state_dict().items()}, tmp / "ema.safetensors")
+        ema.save_config(tmp)  # config.json: the architecture and the vocabulary seen, for --export-only
         torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
         (tmp / "state.json").write_text(json.dumps({"step": step, "elapsed_seconds": elapsed}))
         tmp.rename(final)
@@ -286,16 +283,13 @@ class ToyworldEditorTrainer:
         """Export the EMA weights of the latest checkpoint (what the run would export if it ended now)."""
         from safetensors.torch import load_file
 
-        from editlab.train.toyworld_pool import PoolSpec, build_pool
+        from editlab.models.toyworld_editor import ToyworldEditorModel
 
         if not self.checkpoints():
             raise EditlabError(f"{self.out} has no checkpoints to export; train first")
         latest = self.checkpoints()[-1]
         tokenizer = build_tokenizer(self.config.max_tokens)
-        pool = build_pool(PoolSpec(n=self.config.pool_size, seed=self.config.pool_seed),
-                          cache_dir=Path(self.config.cache_dir) if self.config.cache_dir else None, log=self.log)
-        known = sorted(int(i) for i in np.unique(encode_instructions(tokenizer, pool.instructions, self.config.max_tokens)))
-        model = build_model(self.config, tokenizer, known)
+        model = ToyworldEditorModel.from_config(ToyworldEditorModel.load_config(latest))
         model.load_state_dict(load_file(latest / "ema.safetensors"))
         state = json.loads((latest / "state.json").read_text())
         export = Path(self.config.export_dir or self.out / "model")

@@ -29,7 +29,6 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,13 +38,10 @@ import numpy as np
 
 from editlab.io.atomic import write_text
 
-#: The picture operations a whole-picture edit can be; index 0 leaves the picture alone.
-GLOBAL_OPS: tuple[str, ...] = (
-    "identity", "grayscale", "sepia", "invert", "posterize", "sketch",
-    "flip_h", "flip_v", "rotate_90", "rotate_180", "rotate_270", "zoom",
-)
 #: 2: additions and copies (add, count) at their canonical places (`canonical_edit`)
 POOL_VERSION = 2
+#: The per-example arrays of a pool, one `.npy` file each.
+ARRAYS = ("source", "target", "mask", "global_op", "zoom_center", "referent", "task")
 
 
 #: Size (larger side, short-side units) of an added object in its canonical placement.
@@ -120,7 +116,8 @@ def canonical_edit(scene: Any, edit: Any) -> Any | None:
 
 
 def global_op_of(edit: dict[str, Any]) -> str:
-    """The picture operation of an edit (its `to_dict()` form): a style, a view op, zoom, or identity."""
+    """The picture operation of an edit (its `to_dict()` form): a style, a view op, zoom, or identity (one of
+    `editlab.models.toyworld_editor.GLOBAL_OPS`)."""
     task, params = edit["task"], edit.get("params") or {}
     if task == "style":
         return str(params["style"])
@@ -170,45 +167,17 @@ def referent_of(scene: Any, edit: Any) -> tuple[float, float, float]:
     return 0.0, 0.0, 0.0
 
 
-def _referent_slice(spec: PoolSpec, start: int, stop: int) -> np.ndarray:
-    """The referents of examples `start..stop`, from the same random draws as `generate_example` (no rendering
-    except the visibility check of whole-picture edits)."""
-    from editlab.toyworld import TOYWORLD_TASKS
-    from editlab.toyworld.generate import example_rng, sample_scene_and_edit
-
-    out = np.zeros((stop - start, 3), np.float32)
-    for k, i in enumerate(range(start, stop)):
-        task = TOYWORLD_TASKS[i % len(TOYWORLD_TASKS)]
-        scene, edit = sample_scene_and_edit(example_rng(spec.seed, spec.split, i), task, 1.0)
-        out[k] = referent_of(scene, edit)
-    return out
-
-
-def build_referents(spec: PoolSpec, folder: Path, *, workers: int = 2, chunk: int = 10000) -> np.ndarray:
-    path = folder / "referent.npy"
-    if path.is_file():
-        return np.load(path)
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        parts = list(pool.map(_referent_slice, [spec] * len(range(0, spec.n, chunk)),
-                              range(0, spec.n, chunk), [min(a + chunk, spec.n) for a in range(0, spec.n, chunk)]))
-    referents = np.concatenate(parts)
-    tmp = folder / "referent.tmp.npy"
-    np.save(tmp, referents)
-    tmp.rename(path)
-    return referents
-
-
 class ToyworldPool:
     """The arrays of one pool (memory-mapped), with the instructions and labels."""
 
     def __init__(self, folder: Path):
         self.folder = Path(folder)
-        self.referent = np.load(self.folder / "referent.npy") if (self.folder / "referent.npy").is_file() else None
         self.source = np.load(self.folder / "source.npy", mmap_mode="r")
         self.target = np.load(self.folder / "target.npy", mmap_mode="r")
         self.mask = np.load(self.folder / "mask.npy", mmap_mode="r")
         self.global_op = np.load(self.folder / "global_op.npy")
         self.zoom_center = np.load(self.folder / "zoom_center.npy")
+        self.referent = np.load(self.folder / "referent.npy")
         self.task = np.load(self.folder / "task.npy")
         meta = json.loads((self.folder / "meta.json").read_text())
         self.instructions: list[str] = meta["instructions"]
@@ -216,17 +185,6 @@ class ToyworldPool:
 
     def __len__(self) -> int:
         return len(self.instructions)
-
-
-def _operated_source(source: np.ndarray, op: str, center: tuple[float, float]) -> np.ndarray:
-    """The source under a whole-picture op, as the model's fixed operation bank computes it."""
-    import torch
-
-    from editlab.models.toyworld_editor import apply_global_op
-
-    x = torch.from_numpy(np.array(source)).permute(2, 0, 1)[None].float() / 255
-    out = apply_global_op(x, GLOBAL_OPS.index(op), torch.tensor([center], dtype=torch.float32))
-    return (out[0].permute(1, 2, 0).clamp(0, 1) * 255).round().byte().numpy()
 
 
 def canonical_example(example: Any) -> Any:
@@ -247,14 +205,12 @@ def canonical_example(example: Any) -> Any:
 
 
 def _generate_slice(spec: PoolSpec, start: int, stop: int, folder: str) -> tuple[int, int]:
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    import torch
-
-    torch.set_num_threads(1)
+    from editlab.models.toyworld_editor import GLOBAL_OPS
     from editlab.toyworld import TOYWORLD_TASKS, generate_example
+    from editlab.toyworld.edits import Edit
+    from editlab.toyworld.scene import Scene
 
-    arrays = {name: np.load(Path(folder) / f"{name}.npy", mmap_mode="r+")
-              for name in ("source", "target", "mask", "global_op", "zoom_center", "task")}
+    arrays = {name: np.load(Path(folder) / f"{name}.npy", mmap_mode="r+") for name in ARRAYS}
     texts: list[tuple[int, str]] = []
     for i in range(start, stop):
         ex = canonical_example(generate_example(spec.seed, split=spec.split, index=i, width=spec.size, height=spec.size))
@@ -270,6 +226,7 @@ def _generate_slice(spec: PoolSpec, start: int, stop: int, folder: str) -> tuple
         arrays["source"][i], arrays["target"][i], arrays["mask"][i] = source, target, changed
         arrays["global_op"][i] = GLOBAL_OPS.index(op)
         arrays["zoom_center"][i] = center
+        arrays["referent"][i] = referent_of(Scene.from_dict(ex.meta["source_scene"]), Edit.from_dict(edit))
         arrays["task"][i] = TOYWORLD_TASKS.index(ex.task)
         texts.append((i, ex.instruction))
     for a in arrays.values():
@@ -282,17 +239,17 @@ def _generate_slice(spec: PoolSpec, start: int, stop: int, folder: str) -> tuple
 def build_pool(spec: PoolSpec, *, cache_dir: Path | None = None, workers: int = 2, chunk: int = 2000,
                log: Any = print) -> ToyworldPool:
     """The pool for `spec`, generated (resumably: finished chunks are kept) unless cached."""
+    from editlab.models.toyworld_editor import GLOBAL_OPS
     from editlab.toyworld import TOYWORLD_TASKS
 
     folder = (cache_dir or default_cache_dir()) / spec.key
     if (folder / "meta.json").is_file():
-        if not (folder / "referent.npy").is_file():
-            build_referents(spec, folder, workers=workers)
         return ToyworldPool(folder)
     folder.mkdir(parents=True, exist_ok=True)
     n, s = spec.n, spec.size
     shapes = {"source": ((n, s, s, 3), np.uint8), "target": ((n, s, s, 3), np.uint8), "mask": ((n, s, s), np.bool_),
-              "global_op": ((n,), np.int64), "zoom_center": ((n, 2), np.float32), "task": ((n,), np.int64)}
+              "global_op": ((n,), np.int64), "zoom_center": ((n, 2), np.float32), "referent": ((n, 3), np.float32),
+              "task": ((n,), np.int64)}
     for name, (shape, dtype) in shapes.items():
         if not (folder / f"{name}.npy").is_file():
             np.lib.format.open_memmap(folder / f"{name}.npy", mode="w+", dtype=dtype, shape=shape).flush()
@@ -310,10 +267,5 @@ def build_pool(spec: PoolSpec, *, cache_dir: Path | None = None, workers: int = 
             instructions[i] = text
     meta = {"spec": spec.__dict__, "instructions": instructions, "tasks": list(TOYWORLD_TASKS),
             "global_ops": list(GLOBAL_OPS), "seconds": round(time.time() - started, 1)}
-    build_referents(spec, folder, workers=workers)
     write_text(folder / "meta.json", json.dumps(meta))
     return ToyworldPool(folder)
-
-
-def pool_tasks(pool: ToyworldPool) -> Sequence[str]:
-    return [pool.tasks[t] for t in pool.task]
