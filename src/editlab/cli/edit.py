@@ -30,7 +30,8 @@ def register(subparsers) -> None:
     parser.add_argument("instruction", nargs="?", help="what to change, in words (a batch may take it per job)")
     parser.add_argument("-o", "--out", required=True, help="output image (a folder for a batch)")
     parser.add_argument("--model", default="toyworld",
-                        help="toyworld (default), a hub id, a diffusers folder, a .safetensors file, or an editor "
+                        help="toyworld (default: a one-step editor for toyworld scenes only, no guidance; "
+                             "toyworld-ip2p: its diffusion sibling), a hub id, a diffusers folder, a .safetensors file, or an editor "
                              "spec: ip2p:M, sdxl-ip2p:M, diffusers:M, http:URL, identity")
 
     region = parser.add_argument_group("region (edit only inside a mask)")
