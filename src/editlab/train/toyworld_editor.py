@@ -54,6 +54,8 @@ class ToyworldEditorTrainConfig:
     output_dir: str = "runs/toyworld-editor"
     export_dir: str | None = None
     resume: bool = False
+    # start from a trained toyworld editor (a folder, or "toyworld" for the shipped one) instead of random weights
+    init_from: str | None = None
     seed: int = 0
     # data: the pre-generated pool
     pool_size: int = 300_000
@@ -298,6 +300,24 @@ class ToyworldEditorTrainer:
                      "training_minutes": round(state["elapsed_seconds"] / 60, 2), "final_eval": self._last_eval()})
         return export
 
+    def _load_initial_weights(self, model: Any, spec: str) -> None:
+        """Fine-tuning: copy a trained editor's weights; its config must match this run's model."""
+        from editlab.models.toyworld_editor import ToyworldEditorModel
+        from editlab.pipelines.resolve import TOYWORLD, toyworld_model_path
+
+        folder = toyworld_model_path() if spec == TOYWORLD else Path(spec)
+        if not (folder / "model").is_dir():
+            raise EditlabError(f"config init_from: {spec} is not a toyworld editor folder (no model/ inside); "
+                               f"pass a folder written by this trainer or {TOYWORLD!r}")
+        trained = ToyworldEditorModel.from_pretrained(folder / "model")
+        different = {k: (v, trained.config.get(k)) for k, v in model.config.items()
+                     if not k.startswith("_") and trained.config.get(k) != v}
+        if different:
+            raise EditlabError(f"config init_from: {spec} was trained with other model settings {different}; "
+                               "set this config's model fields to match it")
+        model.load_state_dict(trained.state_dict())
+        self.log(f"initialised from {folder}")
+
     def _last_eval(self) -> dict[str, Any] | None:
         path = self.out / "metrics.jsonl"
         evals = [json.loads(line) for line in path.read_text().splitlines() if '"eval"' in line] if path.is_file() else []
@@ -332,6 +352,8 @@ class ToyworldEditorTrainer:
 
         torch.manual_seed(config.seed)
         model = build_model(config, tokenizer, known)
+        if config.init_from and not (config.resume and self.checkpoints()):
+            self._load_initial_weights(model, config.init_from)
         ema = ToyworldEditorModel.from_config(model.config)
         ema.load_state_dict(model.state_dict())
         ema.requires_grad_(False)
