@@ -7,7 +7,7 @@ import json
 import pytest
 from bench_helpers import random_image, solid
 
-from editlab.bench.benchmarks import BENCHMARKS, get_benchmark
+from editlab.bench.suites import BENCHMARKS, get_benchmark
 from editlab.bench.harness import run_benchmark
 from editlab.bench.judges import DummyBackend
 from editlab.errors import EditlabError

@@ -104,7 +104,7 @@ def test_clip_t_uses_the_local_caption_and_records_missing_ones(magicbrush, tmp_
     # bind the tiny encoder through a custom YAML copy of magicbrush
     import yaml
 
-    from editlab.bench.benchmarks import BENCHMARKS
+    from editlab.bench.suites import BENCHMARKS
     from editlab.bench.metrics.similarity import clip_text_similarity
 
     spec = yaml.safe_load(BENCHMARKS.get("magicbrush").read_text())
@@ -194,7 +194,7 @@ def test_magicbrush_hub_layout_without_captions(tmp_path):
     import datasets
     from bench_helpers import random_image
 
-    from editlab.bench.benchmarks import get_benchmark
+    from editlab.bench.suites import get_benchmark
 
     rows = [{"img_id": sid, "turn_index": turn, "source_img": random_image(10 * int(sid) + turn, (16, 16)),
              "mask_img": random_image(99, (16, 16)), "instruction": f"{sid}-{turn}",

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import pytest
 from PIL import Image
 
-from editlab.bench.benchmarks import get_benchmark
+from editlab.bench.suites import get_benchmark
 from editlab.bench.harness import run_benchmark
 from editlab.cli.main import main
 from editlab.editors.base import Editor

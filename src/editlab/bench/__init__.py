@@ -18,8 +18,8 @@ from editlab._lazy import lazy_exports
 _LAZY = {
     "run_benchmark": "editlab.bench.harness:run_benchmark",
     "judge_outputs": "editlab.bench.harness:judge_outputs",
-    "BENCHMARKS": "editlab.bench.benchmarks:BENCHMARKS",
-    "get_benchmark": "editlab.bench.benchmarks:get_benchmark",
+    "BENCHMARKS": "editlab.bench.suites:BENCHMARKS",
+    "get_benchmark": "editlab.bench.suites:get_benchmark",
     "METRICS": "editlab.bench.metrics:METRICS",
     "JUDGES": "editlab.bench.judges:JUDGES",
     "get_judge": "editlab.bench.judges:get_judge",

@@ -23,7 +23,7 @@ from typing import Any
 from PIL import Image
 
 from editlab.bench import results as results_module
-from editlab.bench.benchmarks import Benchmark, BenchSample, get_benchmark
+from editlab.bench.suites import Benchmark, BenchSample, get_benchmark
 from editlab.bench.cache import ResultCache, image_hash, stable_hash
 from editlab.bench.judges import Judge, JudgeItem, Verdict, get_judge
 from editlab.bench.scoring import MetricBinding

@@ -12,7 +12,7 @@ from typing import Any
 
 from PIL import Image
 
-from editlab.bench.benchmarks import BenchSample
+from editlab.bench.suites import BenchSample
 from editlab.io import load_image, write_text
 
 ROWS_PER_TASK = 8

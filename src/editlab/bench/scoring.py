@@ -20,7 +20,7 @@ from typing import Any
 
 from PIL import Image
 
-from editlab.bench.benchmarks.base import BenchSample
+from editlab.bench.suites.base import BenchSample
 from editlab.bench.cache import image_hash
 from editlab.bench.metrics import METRICS, MetricDef
 from editlab.errors import EditlabError

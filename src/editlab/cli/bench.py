@@ -80,7 +80,7 @@ def register(subparsers) -> None:
 
 
 def list_everything() -> int:
-    from editlab.bench.benchmarks import BENCHMARKS
+    from editlab.bench.suites import BENCHMARKS
     from editlab.bench.judges import JUDGES
     from editlab.bench.metrics import METRICS
 

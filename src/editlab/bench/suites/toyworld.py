@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from editlab.bench.benchmarks.base import BenchmarkLoader, BenchSample
+from editlab.bench.suites.base import BenchmarkLoader, BenchSample
 from editlab.errors import EditlabError
 
 

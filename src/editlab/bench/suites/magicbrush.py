@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 
-from editlab.bench.benchmarks.base import BenchmarkLoader, BenchSample
+from editlab.bench.suites.base import BenchmarkLoader, BenchSample
 from editlab.errors import EditlabError
 from editlab.io import load_image, load_mask, safe_child
 from editlab.types import EditExample

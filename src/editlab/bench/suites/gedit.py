@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from editlab.bench.benchmarks.base import BenchmarkLoader, BenchSample
+from editlab.bench.suites.base import BenchmarkLoader, BenchSample
 from editlab.io import load_image
 from editlab.types import EditExample
 

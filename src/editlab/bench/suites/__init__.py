@@ -1,6 +1,6 @@
 """Benchmarks by name: every `<name>.yaml` in this folder, or a path to your own YAML file.
 
->>> from editlab.bench.benchmarks import get_benchmark
+>>> from editlab.bench.suites import get_benchmark
 >>> bench = get_benchmark("magicbrush", data="MagicBrush/test", options={"setting": "all-turn"})  # doctest: +SKIP
 >>> samples = bench.samples(limit=10)                                                            # doctest: +SKIP
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from editlab.bench.benchmarks.base import BenchmarkLoader, BenchmarkSpec, BenchSample, load_loader_class
+from editlab.bench.suites.base import BenchmarkLoader, BenchmarkSpec, BenchSample, load_loader_class
 from editlab.errors import EditlabError
 from editlab.registry import Registry
 

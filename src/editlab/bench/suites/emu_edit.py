@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from editlab.bench.benchmarks.base import BenchmarkLoader, BenchSample
+from editlab.bench.suites.base import BenchmarkLoader, BenchSample
 from editlab.errors import EditlabError
 from editlab.io import load_image
 from editlab.types import EditExample

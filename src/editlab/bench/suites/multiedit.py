@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from editlab.bench.benchmarks.base import BenchmarkLoader, BenchSample
+from editlab.bench.suites.base import BenchmarkLoader, BenchSample
 from editlab.errors import EditlabError
 from editlab.io import load_image
 from editlab.types import EditExample
