@@ -19,7 +19,7 @@ def photo_path(tmp_path):
 
 @pytest.fixture
 def model_args(tiny_ip2p_dir):
-    return ["--model", str(tiny_ip2p_dir), "--steps", "2"]
+    return ["--model", str(tiny_ip2p_dir), "--num-inference-steps", "2"]
 
 
 def run(args, capsys):
@@ -50,8 +50,8 @@ def test_region_box_keeps_the_rest_exact(photo_path, tmp_path, model_args, capsy
 
 def test_sweep_writes_a_contact_sheet(photo_path, tmp_path, model_args, capsys):
     out = tmp_path / "sheet.png"
-    code, stdout, _ = run([photo_path, "make it red", "-o", out, *model_args, "--sweep", "--text-scales", "3,7.5",
-                           "--image-scales", "1,1.5"], capsys)
+    code, stdout, _ = run([photo_path, "make it red", "-o", out, *model_args, "--sweep", "--guidance-scales", "3,7.5",
+                           "--image-guidance-scales", "1,1.5"], capsys)
     assert code == 0 and "4 edits" in stdout
     sheet = Image.open(out)
     assert sheet.width > 3 * 256 and json.loads(sheet.text["editlab"])["sweep"]["text_scales"] == [3.0, 7.5]
@@ -60,7 +60,7 @@ def test_sweep_writes_a_contact_sheet(photo_path, tmp_path, model_args, capsys):
 def test_auto_guidance_with_clip_scorer(photo_path, tmp_path, model_args, tiny_clip_dir, capsys):
     out, sheet = tmp_path / "best.png", tmp_path / "scored.png"
     code, stdout, _ = run([photo_path, "make it red", "-o", out, *model_args, "--auto-guidance", "--scorer", "clip",
-                           "--clip-model", tiny_clip_dir, "--text-scales", "5,10", "--image-scales", "1,1.5",
+                           "--clip-model", tiny_clip_dir, "--text-scales", "5,10", "--image-guidance-scales", "1,1.5",
                            "--sheet", sheet], capsys)
     assert code == 0 and "chose text" in stdout and sheet.exists()
     record = json.loads(Image.open(out).text["editlab"])["auto_guidance"]
@@ -92,7 +92,7 @@ def test_errors_are_one_line_and_write_nothing(case, photo_path, tmp_path, tiny_
         "corrupt-image": "cannot open image|not an image editlab can read|truncated or corrupt",
         "bad-box": "--mask-box needs 4 numbers",
         "bad-extension": "unknown image extension '.txt'",
-        "bad-steps": "--steps must be at least 1",
+        "bad-steps": "--num-inference-steps must be a whole number >= 1",
     }[case]
     if case == "unknown-model":
         args[5] = "not-a-model"

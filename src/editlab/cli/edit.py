@@ -14,12 +14,21 @@ from pathlib import Path
 from typing import Any
 
 from editlab.cli.main import add_subcommand
+from editlab.cli.params import (
+    add_editing_parameters,
+    add_model,
+    add_output,
+    add_scale_lists,
+    editing_parameters,
+    parse_key_values,
+    scale_list,
+)
 from editlab.errors import EditlabError
 
 EXAMPLE = [
-    'editlab edit photo.png "make the sky purple" -o edited.png --seed 1 --steps 20',
+    'editlab edit photo.png "make the sky purple" -o edited.png --seed 1 --num-inference-steps 20',
     'editlab edit photo.png "remove the lamp" -o out.png --model timbrooks/instruct-pix2pix --mask-box 40,60,200,220',
-    'editlab edit photo.png "make it snowy" -o sheet.png --sweep --text-scales 5,7.5,10 --image-scales 1,1.5',
+    'editlab edit photo.png "make it snowy" -o sheet.png --sweep --guidance-scales 5,7.5,10 --image-guidance-scales 1,1.5',
     "editlab edit photos/ \"make it autumn\" -o edited/      # a folder (or jobs.jsonl): a resumable batch",
 ]
 
@@ -28,12 +37,10 @@ def register(subparsers) -> None:
     parser = add_subcommand(subparsers, "edit", "edit an image with a written instruction", EXAMPLE)
     parser.add_argument("image", help="input image, or a folder of images / a .jsonl of jobs for a batch")
     parser.add_argument("instruction", nargs="?", help="what to change, in words (a batch may take it per job)")
-    parser.add_argument("-o", "--out", required=True, help="output image (a folder for a batch)")
-    parser.add_argument("--model", default="toyworld",
-                        help="toyworld (default: a one-step editor for toyworld scenes only, no guidance; "
-                             "toyworld-ip2p: its diffusion sibling), a hub id, a diffusers folder, a .safetensors file, or an editor "
-                             "spec: ip2p:M, sdxl-ip2p:M, diffusers:M, http:URL, identity")
-
+    add_output(parser, required=True, help="output image (a folder for a batch)")
+    add_model(parser, help="toyworld (a one-step editor for toyworld scenes only, no guidance), toyworld-ip2p (its "
+                           "diffusion sibling), a hub id, a diffusers folder, a .safetensors file, or an editor spec: "
+                           "ip2p:M, sdxl-ip2p:M, diffusers:M, http:URL, identity")
     region = parser.add_argument_group("region (edit only inside a mask)")
     masks = region.add_mutually_exclusive_group()
     masks.add_argument("--mask", help="mask image, same size as IMAGE: white = edit, black = keep")
@@ -42,13 +49,7 @@ def register(subparsers) -> None:
     region.add_argument("--mask-feather", type=int, metavar="PX",
                         help="width of the blend band outside the mask (default ~1.5%% of the long side)")
 
-    sampling = parser.add_argument_group("sampling")
-    sampling.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    sampling.add_argument("--steps", type=int, help="denoising steps (editlab default 20, diffusers 100)")
-    sampling.add_argument("--text-guidance", type=float, help="text guidance scale s_T (default 7.5)")
-    sampling.add_argument("--image-guidance", type=float, help="image guidance scale s_I (default 1.5)")
-    sampling.add_argument("--scheduler", help="solver: dpm++2m (default), euler-ancestral, euler, unipc, ddim, ...")
-    sampling.add_argument("--negative-prompt", help="text to steer away from")
+    sampling = add_editing_parameters(parser, title="sampling")
     sampling.add_argument("--resolution", type=int, metavar="PX",
                           help="work at about PX*PX pixels (default: the model's native size)")
     sampling.add_argument("--keep-resolution", action="store_true", help="work at the input's own resolution")
@@ -59,8 +60,7 @@ def register(subparsers) -> None:
     modes = guidance.add_mutually_exclusive_group()
     modes.add_argument("--sweep", action="store_true", help="write a contact sheet over text x image scales to OUT")
     modes.add_argument("--auto-guidance", action="store_true", help="pick the scales for this image by a scorer")
-    guidance.add_argument("--text-scales", help="comma-separated text scales for --sweep / --auto-guidance")
-    guidance.add_argument("--image-scales", help="comma-separated image scales for --sweep / --auto-guidance")
+    add_scale_lists(guidance)
     guidance.add_argument("--scorer", choices=("clip", "toyworld", "judge"),
                           help="auto-guidance scorer (default: toyworld oracle for the toyworld model, else clip)")
     guidance.add_argument("--clip-model", help="CLIP hub id or folder for --scorer clip "
@@ -84,21 +84,10 @@ def register(subparsers) -> None:
 # ------------------------------------------------------------------------------- argument checks
 
 
-def _scales(text: str | None, default: tuple[float, ...], what: str) -> tuple[float, ...]:
-    from editlab.imaging.masks import parse_numbers
-
-    return default if text is None else tuple(parse_numbers(text, what))
-
-
 def _request_params(args) -> dict[str, Any]:
-    params: dict[str, Any] = {}
-    for key, value in (("num_inference_steps", args.steps), ("guidance_scale", args.text_guidance),
-                       ("image_guidance_scale", args.image_guidance), ("negative_prompt", args.negative_prompt),
-                       ("mask_feather", args.mask_feather)):
-        if value is not None:
-            params[key] = value
-    if args.steps is not None and args.steps < 1:
-        raise EditlabError(f"--steps must be at least 1, got {args.steps}")
+    params = editing_parameters(args)
+    if args.mask_feather is not None:
+        params["mask_feather"] = args.mask_feather
     if args.resolution is not None and args.keep_resolution:
         raise EditlabError("--resolution and --keep-resolution contradict each other; pass one")
     if args.resolution is not None:
@@ -125,14 +114,7 @@ def _editor_options(args) -> dict[str, Any]:
             options["scheduler"] = args.scheduler
     elif args.reference or args.scheduler:
         raise EditlabError(f"--reference/--scheduler apply to diffusion models, not to {spec!r}")
-    for item in args.option:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise EditlabError(f"--option {item!r} must look like KEY=VALUE, e.g. size=1024x1024")
-        try:
-            options[key] = json.loads(value)
-        except ValueError:
-            options[key] = value
+    options.update(parse_key_values(args.option, "--option"))
     return options
 
 
@@ -177,11 +159,11 @@ def run(args) -> int:
     image = load_image(args.image)
     mask = _load_mask(args, image)
     params = _request_params(args)
-    text_scales = _scales(args.text_scales, (), "--text-scales")
-    image_scales = _scales(args.image_scales, (), "--image-scales")
+    text_scales = scale_list(args, "guidance_scales")
+    image_scales = scale_list(args, "image_guidance_scales")
     if (text_scales or image_scales) and not (args.sweep or args.auto_guidance):
-        raise EditlabError("--text-scales/--image-scales go with --sweep or --auto-guidance; "
-                           "for one edit use --text-guidance/--image-guidance")
+        raise EditlabError("--guidance-scales/--image-guidance-scales go with --sweep or --auto-guidance; "
+                           "for one edit use --guidance-scale/--image-guidance-scale")
     scorer = _make_scorer(args) if args.auto_guidance else None
 
     from editlab.editors import get_editor

@@ -57,11 +57,13 @@ def add_model(parser: Any, *, default: str | None = "toyworld", help: str | None
     _hidden_aliases(parser, aliases, "model")
 
 
-def add_output(parser: Any, *, help: str, required: bool = False) -> None:
+def add_output(parser: Any, *, help: str, required: bool = False, aliases: tuple[str, ...] = ()) -> None:
     parser.add_argument("-o", "--out", required=required, help=help)
+    _hidden_aliases(parser, aliases, "out")
 
 
-def add_editing_parameters(parser: Any, *, seed_default: int | None = 0, title: str = "editing parameters") -> Any:
+def add_editing_parameters(parser: Any, *, seed_default: int | None = 0, seed_help: str = "random seed",
+                           title: str = "editing parameters") -> Any:
     """The sampling settings every editing command shares; returns the argument group."""
     group = parser.add_argument_group(title, MODEL_DEFAULTS_HELP)
     for name, dest, aliases, kind, text in EDITING_PARAMETERS:
@@ -70,7 +72,8 @@ def add_editing_parameters(parser: Any, *, seed_default: int | None = 0, title: 
     group.add_argument("--scheduler", help="solver: dpm++2m, euler-ancestral, euler, unipc, ddim, ... "
                                            "(diffusion models only)")
     group.add_argument("--negative-prompt", help="text to steer away from (diffusion models only)")
-    seed_help = "random seed" + (f" (default {seed_default})" if seed_default is not None else "")
+    if seed_default is not None:
+        seed_help += f" (default {seed_default})"
     group.add_argument("--seed", type=int, default=seed_default, help=seed_help)
     group.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                        help="any other editor parameter; VALUE is read as JSON when it parses (repeatable)")
@@ -87,7 +90,7 @@ def add_scale_lists(parser: Any) -> None:
 def editing_parameters(args: argparse.Namespace) -> dict[str, Any]:
     """The editing parameters given on the command line, keyed by their Python/API names; checked."""
     params: dict[str, Any] = parse_key_values(getattr(args, "param", None), "--param")
-    for name, dest, _, _, _ in EDITING_PARAMETERS:
+    for _name, dest, _, _, _ in EDITING_PARAMETERS:
         value = getattr(args, dest, None)
         if value is not None:
             params[dest] = value

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from editlab.cli.main import add_subcommand
+from editlab.cli.params import add_editing_parameters, add_model, add_output, editing_parameters
 from editlab.errors import EditlabError
 
 EXAMPLE = [
@@ -31,25 +32,21 @@ def register(subparsers) -> None:
     commands = parser.add_subparsers(dest="session_command", metavar="<step>")
 
     new = add_subcommand(commands, "new", "start a session from an image (version v0)",
-                         ["editlab session new my-session --image photo.png --model identity --steps 20"])
+                         ["editlab session new my-session --image photo.png --model identity --num-inference-steps 20"])
     new.add_argument("dir", help="session folder to create (must not exist or be empty)")
     new.add_argument("--image", required=True, help="the original image")
-    new.add_argument("--model", default="toyworld",
-                     help="editor spec for get_editor: a name (identity, toyworld), a hub id or a path "
-                          "(default: toyworld)")
-    new.add_argument("--seed", type=int, default=0, help="session seed; turns without --seed derive theirs from it")
-    _add_params(new)
+    add_model(new)
+    _add_params(new, seed_default=0, seed_help="session seed; turns without --seed derive theirs from it")
     new.set_defaults(func=cmd_new)
 
     edit = add_subcommand(commands, "edit", "edit HEAD (or --from VERSION) with an instruction; the result is HEAD",
-                          ['editlab session edit my-session "make the sky pink" --seed 3 --steps 20'])
+                          ['editlab session edit my-session "make the sky pink" --seed 3 --num-inference-steps 20'])
     edit.add_argument("dir", help="session folder")
     edit.add_argument("instruction", help="what to change, in words")
     edit.add_argument("--mask", help="edit only where this mask is white (same size as the image)")
-    edit.add_argument("--seed", type=int, help="seed for this turn (default: derived from the session seed)")
     edit.add_argument("--from", dest="parent", metavar="VERSION", help="edit this version instead of HEAD")
-    edit.add_argument("--model", help="use this editor for this turn instead of the session's")
-    _add_params(edit)
+    add_model(edit, default=None, help="use this editor for this turn instead of the session's")
+    _add_params(edit, seed_default=None, seed_help="seed for this turn (default: derived from the session seed)")
     edit.set_defaults(func=cmd_edit)
 
     for name, help_text in [("undo", "move HEAD back to its parent"), ("redo", "re-apply the last undone turn")]:
@@ -73,7 +70,7 @@ def register(subparsers) -> None:
                           ["editlab session show my-session v2 -o v2.png"])
     show.add_argument("dir", help="session folder")
     show.add_argument("version", nargs="?", default="HEAD", help="version (default HEAD)")
-    show.add_argument("-o", "--output", help="write the image here (png, jpg, webp...)")
+    add_output(show, help="write the image here (png, jpg, webp...)", aliases=("--output",))
     show.set_defaults(func=cmd_show)
 
     exporter = add_subcommand(commands, "export", "save a contact sheet and/or an animated GIF of the history",
@@ -89,7 +86,7 @@ def register(subparsers) -> None:
     replay = add_subcommand(commands, "replay", "re-run every turn and check it reproduces the stored image",
                             ["editlab session replay my-session --atol 0"])
     replay.add_argument("dir", help="session folder")
-    replay.add_argument("--model", help="editor to replay with (default: the session's)")
+    add_model(replay, default=None, help="editor to replay with (default: the session's)")
     replay.add_argument("--atol", type=int, default=0, help="largest allowed pixel difference, 0-255 (default 0)")
     replay.set_defaults(func=cmd_replay)
 
@@ -104,30 +101,15 @@ def register(subparsers) -> None:
     gc.set_defaults(func=cmd_gc)
 
 
-def _add_params(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("editing parameters (passed to the editor, recorded per turn)")
-    group.add_argument("--steps", type=int, dest="num_inference_steps", help="denoising steps")
-    group.add_argument("--guidance-scale", "--text-scale", type=float, dest="guidance_scale",
-                       help="text guidance scale s_T")
-    group.add_argument("--image-guidance-scale", "--image-scale", type=float, dest="image_guidance_scale",
-                       help="image guidance scale s_I")
-    group.add_argument("--scheduler", help="sampler name")
-    group.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
-                       help="any other parameter; VALUE is read as JSON when it parses (repeatable)")
+def _add_params(parser: argparse.ArgumentParser, *, seed_default: int | None, seed_help: str) -> None:
+    add_editing_parameters(parser, seed_default=seed_default, seed_help=seed_help,
+                           title="editing parameters (passed to the editor, recorded per turn)")
 
 
 def _params(args: argparse.Namespace) -> dict[str, Any]:
-    params = {key: getattr(args, key) for key in
-              ("num_inference_steps", "guidance_scale", "image_guidance_scale", "scheduler")
-              if getattr(args, key) is not None}
-    for item in args.param:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise EditlabError(f"--param {item!r} is not KEY=VALUE; write e.g. --param strength=0.8")
-        try:
-            params[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            params[key.strip()] = value
+    params = editing_parameters(args)
+    if args.scheduler is not None:
+        params["scheduler"] = args.scheduler
     return params
 
 
@@ -188,8 +170,8 @@ def cmd_show(args: argparse.Namespace) -> int:
 
     session = _open(args)
     version = session.resolve(args.version)
-    if args.output:
-        print(save_image(session.image(version), args.output))
+    if args.out:
+        print(save_image(session.image(version), args.out))
     else:
         print(json.dumps(version.to_record(), indent=2, ensure_ascii=False))
     return 0
