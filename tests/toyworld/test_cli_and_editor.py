@@ -46,12 +46,12 @@ def test_score_prints_the_oracle_verdict(tmp_path, capsys):
     main(["toyworld", "sample", "--n", "1", "--task", "color", "--out", str(out)])
     folder = next(p for p in out.iterdir() if p.is_dir())
     capsys.readouterr()
-    assert main(["toyworld", "score", "--example", str(folder), "--output", str(folder / "target.png")]) == 0
+    assert main(["toyworld", "score", "--example", str(folder), "--edited", str(folder / "target.png")]) == 0
     verdict = json.loads(capsys.readouterr().out)
     assert verdict["success"] is True and verdict["adherence"] == 5
     instruction = json.loads((folder / "example.json").read_text())["instruction"]
     assert main(["toyworld", "score", "--source", str(folder / "source.png"), "--instruction", instruction,
-                 "--output", str(folder / "source.png")]) == 0
+                 "--edited", str(folder / "source.png")]) == 0
     assert json.loads(capsys.readouterr().out)["success"] is False
 
 
@@ -73,7 +73,7 @@ def test_episode_and_vocab_commands(tmp_path, capsys):
     (["sample", "--n", "2", "--out", "x", "--width", "300", "--height", "64"], "aspect ratio"),
     (["sample", "--n", "0", "--out", "x"], "at least 1"),
     (["episode", "--out", "x", "--kind", "nope"], "unknown episode kind"),
-    (["score", "--output", "x.png"], "no such file|not found|--example"),
+    (["score", "--edited", "x.png"], "no such file|not found|--example"),
 ])
 def test_bad_arguments_exit_2_with_one_line(argv, message, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)

@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 from editlab.cli.main import add_subcommand, set_thread_env
+from editlab.cli.params import add_model, add_output
 
 
 def register(subparsers) -> None:
@@ -19,8 +20,9 @@ def register(subparsers) -> None:
         subparsers, "demo", "edit toyworld scenes with the shipped model and score them exactly",
         ["editlab demo --out demo-output", "editlab demo --model path/to/ip2p-folder --per-task 2 --out demo-output"],
     )
-    parser.add_argument("--out", default="demo-output", help="output folder (default: demo-output)")
-    parser.add_argument("--model", default="toyworld", help="editor spec (default: the shipped toyworld model)")
+    add_output(parser, help="output folder (default: demo-output)")
+    parser.set_defaults(out="demo-output")
+    add_model(parser)
     parser.add_argument("--per-task", type=int, default=1, help="single-turn scenes per task (15 tasks)")
     parser.add_argument("--seed", type=int, default=0, help="data seed")
     parser.set_defaults(func=run)

@@ -6,10 +6,12 @@ the JSON last); a rerun skips finished folders, so an interrupted run resumes.
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
 from editlab.cli.main import add_subcommand
+from editlab.cli.params import add_output
 from editlab.errors import EditlabError
 
 #: Contact sheets show at most this many examples (the folders hold all of them).
@@ -30,7 +32,7 @@ def register(subparsers) -> None:
                             ["editlab toyworld sample --n 30 --seed 0 --out samples --task color --width 96 --height 64"])
     sample.add_argument("--n", type=int, default=16, help="how many examples (default 16)")
     sample.add_argument("--seed", type=int, default=0, help="data seed (default 0)")
-    sample.add_argument("--out", required=True, help="output folder")
+    add_output(sample, required=True, help="output folder")
     sample.add_argument("--task", help="one task (default: all 15 in turn)")
     sample.add_argument("--split", default="train", help="train, test or heldout (default train)")
     _add_size(sample)
@@ -39,7 +41,7 @@ def register(subparsers) -> None:
     episode = add_subcommand(commands, "episode", "write multi-turn episodes, one folder per turn, and a contact sheet",
                              ["editlab toyworld episode --seed 0 --kind memory --count 3 --out episodes"])
     episode.add_argument("--seed", type=int, default=0, help="data seed (default 0)")
-    episode.add_argument("--out", required=True, help="output folder")
+    add_output(episode, required=True, help="output folder")
     episode.add_argument("--kind", help="memory, understanding or backtracking (default: by index)")
     episode.add_argument("--count", type=int, default=1, help="how many episodes (default 1)")
     episode.add_argument("--index", type=int, default=0, help="index of the first episode (default 0)")
@@ -55,7 +57,8 @@ def register(subparsers) -> None:
     score.add_argument("--example", help="an example folder written by 'sample' or 'episode'")
     score.add_argument("--source", help="without --example: the source picture ...")
     score.add_argument("--instruction", help="... and the instruction (any toyworld phrasing)")
-    score.add_argument("--output", required=True, help="the edited image to score")
+    score.add_argument("--edited", required=True, help="the edited image to score")
+    score.add_argument("--output", dest="edited", help=argparse.SUPPRESS)  # the old, misleading name of --edited
     score.set_defaults(func=cmd_score)
 
     vocab = add_subcommand(commands, "vocab", "print every word an instruction can contain (for word-level tokenizers)",
@@ -134,7 +137,7 @@ def cmd_score(args) -> int:
     from editlab.io import load_image
     from editlab.toyworld import Oracle
 
-    output = load_image(args.output)
+    output = load_image(args.edited)
     if args.example:
         from editlab.toyworld.files import load_example
 
