@@ -7,9 +7,9 @@ import json
 import pytest
 from bench_helpers import random_image, solid
 
-from editlab.bench.suites import BENCHMARKS, get_benchmark
 from editlab.bench.harness import run_benchmark
 from editlab.bench.judges import DummyBackend
+from editlab.bench.suites import BENCHMARKS, get_benchmark
 from editlab.errors import EditlabError
 
 
@@ -58,7 +58,7 @@ def test_emu_generations_set_swaps_split_names(tmp_path):
     assert get_benchmark("emu-edit").loader.split() == "test"
 
 
-def test_gedit_languages_subsets_naming_and_viescore_group_means(tmp_path):
+def test_gedit_one_run_gives_en_cn_full_and_intersection_tables(tmp_path):
     rows = []
     for i, (task, lang, inter) in enumerate([("subject-add", "en", True), ("subject-add", "cn", True),
                                              ("color_alter", "en", False), ("color_alter", "en", True)]):
@@ -67,19 +67,34 @@ def test_gedit_languages_subsets_naming_and_viescore_group_means(tmp_path):
                      "Intersection_exist": inter})
     data = _save_dataset(rows, tmp_path / "gedit")
     bench = get_benchmark("gedit", data=data)
-    assert [s.output_name for s in bench.samples()] == ["subject-add/en/k0", "color_alter/en/k2", "color_alter/en/k3"]
-    assert len(get_benchmark("gedit", data=data, options={"subset": "intersection"}).samples()) == 2
-    assert len(get_benchmark("gedit", data=data, options={"language": "all"}).samples()) == 4
+    samples = bench.samples()
+    # Step1X-Edit's layout: <model>/fullset/<task_type>/<language>/<key>.png
+    assert [s.output_name for s in samples] == ["fullset/subject-add/en/k0", "fullset/subject-add/cn/k1",
+                                                "fullset/color_alter/en/k2", "fullset/color_alter/en/k3"]
+    assert samples[2].tables == ("en/full",) and samples[3].tables == ("en/full", "en/intersection")
+    assert len(get_benchmark("gedit", data=data, options={"subset": "intersection"}).samples()) == 3
+    assert len(get_benchmark("gedit", data=data, options={"language": "en"}).samples()) == 3
     answers = ['{"editing_success": 9, "overediting": 4}', '{"naturalness": 9, "artifacts": 9}',
                '{"editing_success": 1, "overediting": 8}', '{"naturalness": 4, "artifacts": 9}']
     results = run_benchmark("identity", bench, out=tmp_path / "run", judge_backend=DummyBackend(answers),
                             print_table=False, progress=False, batch_size=1)
-    # samples in order: k0 -> SC 4, PQ 9 ; k2 -> SC 1, PQ 4 ; k3 -> SC 4, PQ 9 (answers cycle)
-    assert results["tasks"]["subject-add"]["scores"]["SC"] == 4
-    assert results["tasks"]["color_alter"]["scores"]["SC"] == pytest.approx(2.5)
-    assert results["overall"]["scores"]["SC"] == pytest.approx((4 + 2.5) / 2)  # mean of group means
-    assert results["overall"]["scores"]["O"] == pytest.approx((6 + (2 + 6) / 2) / 2)
-    assert results["judges"]["viescore"]["prompts"]["viescore_sc_v1"]["version"] == "viescore-sc-v1"
+    # answers cycle, two calls per sample: k0 and k2 get SC=min(9,4)=4, PQ=9; k1 and k3 get SC=1, PQ=4
+    sc = {"k0": 4, "k1": 1, "k2": 4, "k3": 1}
+    pq = {"k0": 9, "k1": 4, "k2": 9, "k3": 4}
+    task = {"k0": "subject-add", "k1": "subject-add", "k2": "color_alter", "k3": "color_alter"}
+    members = {"en/full": ["k0", "k2", "k3"], "en/intersection": ["k0", "k3"], "cn/full": ["k1"],
+               "cn/intersection": ["k1"]}
+    assert list(results["tables"]) == list(members) and results["split"]["name"] == "test"
+    for name, keys in members.items():
+        by_task = {}
+        for key in keys:
+            by_task.setdefault(task[key], []).append(key)
+        expected_sc = sum(sum(sc[k] for k in ks) / len(ks) for ks in by_task.values()) / len(by_task)
+        expected_o = sum(sum((sc[k] * pq[k]) ** 0.5 for k in ks) / len(ks) for ks in by_task.values()) / len(by_task)
+        scores = results["tables"][name]["overall"]["scores"]
+        assert scores["SC"] == pytest.approx(expected_sc) and scores["O"] == pytest.approx(expected_o), name
+    assert results["overall"] == results["tables"]["en/full"]["overall"]
+    assert (tmp_path / "run" / "outputs" / "fullset" / "color_alter" / "en" / "k3.png").exists()
 
 
 def _make_imgedit(root):
@@ -110,7 +125,7 @@ def test_imgedit_type_means_failures_and_cached_judge_calls(tmp_path):
     answers = [good, good, "garbage", "garbage", "garbage", '{"adherence": 2, "quality": 2, "preservation": 2}']
     backend = CountingBackend(answers)
     results = run_benchmark("identity", "imgedit", data=data, out=tmp_path / "run", judge_backend=backend,
-                            print_table=False, progress=False, batch_size=1)
+                            options={"suite": "basic"}, print_table=False, progress=False, batch_size=1)
     assert backend.calls == 6
     assert results["failures"]["count"] == 1 and results["failures"]["by_stage"] == {"judge:imgedit": 1}
     assert results["tasks"]["remove"]["n"] == 1 and results["tasks"]["remove"]["scores"] == {}
@@ -118,15 +133,15 @@ def test_imgedit_type_means_failures_and_cached_judge_calls(tmp_path):
     assert results["tasks"]["add"]["scores"]["imgedit_score"] == pytest.approx(add_score)
     assert results["overall"]["scores"]["imgedit_score"] == pytest.approx((add_score + 2.0) / 2)
     again = run_benchmark("identity", "imgedit", data=data, out=tmp_path / "run", judge_backend=backend,
-                          print_table=False, progress=False, batch_size=1)
+                          options={"suite": "basic"}, print_table=False, progress=False, batch_size=1)
     assert backend.calls == 6 and again["overall"] == results["overall"]
     retried = run_benchmark("identity", "imgedit", data=data, out=tmp_path / "run", judge_backend=backend,
-                            retry_failed=True, print_table=False, progress=False, batch_size=1)
+                            options={"suite": "basic"}, retry_failed=True, print_table=False, progress=False, batch_size=1)
     assert backend.calls == 7  # only the failed sample was asked again (and the next canned answer is good)
     assert retried["failures"]["count"] == 0 and retried["tasks"]["remove"]["scores"]["imgedit_adherence"] == 4
     # a second output folder sharing the cache asks the judge nothing new
     shared = run_benchmark("identity", "imgedit", data=data, out=tmp_path / "other", judge_backend=backend,
-                           cache=tmp_path / "run" / "cache.sqlite", print_table=False, progress=False, batch_size=1)
+                           options={"suite": "basic"}, cache=tmp_path / "run" / "cache.sqlite", print_table=False, progress=False, batch_size=1)
     assert backend.calls == 7 and shared["overall"] == retried["overall"]
 
 
@@ -135,7 +150,7 @@ def test_imgedit_multiturn_chains_turns_and_runs_without_a_judge(tmp_path):
     results = run_benchmark("identity", "imgedit", data=data, options={"suite": "multiturn"}, out=tmp_path / "run",
                             print_table=False, progress=False)
     assert results["config"]["judges"] == [] and results["n_samples"] == 3
-    assert (tmp_path / "run" / "outputs" / "backtracking" / "m_turn3.png").exists()
+    assert (tmp_path / "run" / "outputs" / "multiturn" / "backtracking" / "m_turn3.png").exists()
     records = [json.loads(line) for line in (tmp_path / "run" / "samples.jsonl").read_text().splitlines()]
     assert [r["input_from"] for r in records] == [None, "backtracking/m/turn1", "backtracking/m/turn2"]
     assert {r["task"] for r in records} == {"backtracking"}
@@ -148,7 +163,7 @@ def test_imgedit_hard_suite_uses_its_capped_judge(tmp_path):
                             print_table=False, progress=False)
     assert results["config"]["judges"] == ["imgedit-hard"]
     assert results["overall"]["scores"]["imgedit_hard_score"] == 3
-    assert (tmp_path / "run" / "outputs" / "000029784.png").exists()
+    assert (tmp_path / "run" / "outputs" / "uge" / "000029784.png").exists()
 
 
 def test_vlm_judge_is_not_silently_skipped(tmp_path):

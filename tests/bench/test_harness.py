@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
+import numpy as np
 import pytest
 from bench_helpers import make_magicbrush
 from PIL import Image
@@ -41,25 +42,49 @@ def _images(root, sid, name):
     return load_image(f"{root}/images/{sid}/{sid}-{name}.png")
 
 
-def test_final_turn_identity_scores_last_turn_against_its_target(magicbrush, tmp_path):
+def _l1(output, target) -> float:
+    """MagicBrush's L1, written out here: mean |a - b| of [0,1] RGB arrays (the sizes already match)."""
+    a = np.asarray(output.convert("RGB"), dtype=np.float64) / 255
+    b = np.asarray(target.convert("RGB"), dtype=np.float64) / 255
+    return float(np.abs(a - b).mean())
+
+
+def _l2(output, target) -> float:
+    a = np.asarray(output.convert("RGB"), dtype=np.float64) / 255
+    b = np.asarray(target.convert("RGB"), dtype=np.float64) / 255
+    return float(((a - b) ** 2).mean())
+
+
+def test_one_run_reports_final_turn_and_all_turn_in_the_official_layout(magicbrush, tmp_path):
     results = run_benchmark("identity", "magicbrush", data=magicbrush, out=tmp_path / "run", metrics=["l1", "l2"],
                             print_table=False, progress=False)
-    outputs = sorted(p.name for p in (tmp_path / "run" / "outputs").iterdir())
-    assert outputs == ["100_1.png", "100_iter_2.png", "101_1.png", "101_iter_2.png", "102_1.png", "102_iter_2.png"]
-    assert results["n_samples"] == 6 and results["n_scored"] == 3
-    # identity twice = the original input, compared with the turn-2 target
-    expected = [pixel.l1([_images(magicbrush, sid, "input")], [_images(magicbrush, sid, "output2")])[0].item()
-                for sid in ("100", "101", "102")]
-    assert results["overall"]["scores"]["l1"] == pytest.approx(sum(expected) / 3, abs=1e-9)
+    outputs = tmp_path / "run" / "outputs"
+    assert sorted(str(p.relative_to(outputs)) for p in outputs.rglob("*.png")) == [
+        f"{sid}/{sid}_{name}.png" for sid in ("100", "101", "102") for name in ("1", "inde_2", "iter_2")]
+    assert results["n_samples"] == 9 and results["config"]["benchmark"]["options"]["setting"] == "both"
+    assert list(results["tables"]) == ["final-turn", "all-turn"] and results["table"] == "final-turn"
+    assert results["split"]["name"] == "test" and results["split"]["comparable"] is True
+    sids = ("100", "101", "102")
+    # final-turn: identity twice = the input, compared with the last target
+    final = [(_images(magicbrush, s, "input"), _images(magicbrush, s, "output2")) for s in sids]
+    # all-turn: turn 1 edits the input, turn 2 the ground-truth turn-1 target
+    every = [(_images(magicbrush, s, "input"), _images(magicbrush, s, "output1")) for s in sids] + \
+            [(_images(magicbrush, s, "output1"), _images(magicbrush, s, "output2")) for s in sids]
+    for table, pairs in (("final-turn", final), ("all-turn", every)):
+        scores = results["tables"][table]["overall"]["scores"]
+        assert results["tables"][table]["overall"]["n"] == len(pairs)
+        # float32 in the metric, float64 here
+        assert scores["l1"] == pytest.approx(np.mean([_l1(a, b) for a, b in pairs]), abs=1e-7)
+        assert scores["l2"] == pytest.approx(np.mean([_l2(a, b) for a, b in pairs]), abs=1e-7)
+    assert results["overall"] == results["tables"]["final-turn"]["overall"]
     assert results["references"] == {"l1": "target", "l2": "target"}
-    assert results["config"]["benchmark"]["options"]["setting"] == "final-turn"
 
 
 def test_all_turn_edits_ground_truth_inputs_and_scores_every_turn(magicbrush, tmp_path):
     results = run_benchmark("identity", "magicbrush", data=magicbrush, out=tmp_path / "run", metrics=["l1"],
                             options={"setting": "all-turn"}, print_table=False, progress=False)
-    assert (tmp_path / "run" / "outputs" / "100_inde_2.png").exists()
-    assert results["n_scored"] == 6
+    assert (tmp_path / "run" / "outputs" / "100" / "100_inde_2.png").exists()
+    assert results["n_scored"] == 6 and list(results["tables"]) == ["all-turn"]
     records = [json.loads(line) for line in (tmp_path / "run" / "samples.jsonl").read_text().splitlines()]
     turn2 = next(r for r in records if r["id"] == "100/turn2")
     expected = pixel.l1([_images(magicbrush, "100", "output1")], [_images(magicbrush, "100", "output2")])[0].item()
@@ -68,35 +93,56 @@ def test_all_turn_edits_ground_truth_inputs_and_scores_every_turn(magicbrush, tm
     assert set(results["groups"]) == {"turn1", "turn2"}
 
 
+def test_mask_provided_variant_is_its_own_table_in_the_same_run(magicbrush, tmp_path):
+    seen = []
+
+    class MaskEditor(Editor):
+        name = "mask-recorder"
+
+        def edit_batch(self, requests):
+            seen.extend((r.context["sample_id"], r.mask is not None) for r in requests)
+            return [r.image.convert("RGB") for r in requests]
+
+    results = run_benchmark(MaskEditor(), "magicbrush", data=magicbrush, out=tmp_path / "run", metrics=["l1"],
+                            options={"use_masks": "both"}, print_table=False, progress=False, limit=1)
+    assert list(results["tables"]) == ["final-turn", "all-turn", "final-turn+mask", "all-turn+mask"]
+    assert dict(seen)["100/turn1"] is False and dict(seen)["mask/100/turn1"] is True
+    assert (tmp_path / "run" / "outputs" / "mask" / "100" / "100_iter_2.png").exists()
+    records = [json.loads(line) for line in (tmp_path / "run" / "samples.jsonl").read_text().splitlines()]
+    assert next(r for r in records if r["id"] == "mask/100/turn2/iter")["mask"] is True
+
+
 def test_rerun_repeats_no_editor_call_and_gives_the_same_results(magicbrush, tmp_path):
     editor = CountingEditor()
     first = run_benchmark(editor, "magicbrush", data=magicbrush, out=tmp_path / "run", metrics=["l1"],
                           print_table=False, progress=False)
-    assert editor.calls == 6
+    assert editor.calls == 9  # each session: turn 1 once (both settings), inde_2, iter_2
     second = run_benchmark(editor, "magicbrush", data=magicbrush, out=tmp_path / "run", metrics=["l1"],
                            print_table=False, progress=False)
-    assert editor.calls == 6 and first["run"]["editor_calls"] == 6 and second["run"]["editor_calls"] == 0
-    assert second["overall"] == first["overall"] and second["tasks"] == first["tasks"]
+    assert editor.calls == 9 and first["run"]["editor_calls"] == 9 and second["run"]["editor_calls"] == 0
+    assert second["tables"] == first["tables"] and second["tasks"] == first["tasks"]
     # a different seed is a different request: edited again
     run_benchmark(editor, "magicbrush", data=magicbrush, out=tmp_path / "run", metrics=["l1"], seed=1,
                   print_table=False, progress=False, limit=1)
-    assert editor.calls == 8
+    assert editor.calls == 12
 
 
 def test_precomputed_outputs_score_like_the_run_and_missing_files_are_counted_failures(magicbrush, tmp_path):
     editor = CountingEditor()
     ran = run_benchmark(editor, "magicbrush", data=magicbrush, out=tmp_path / "run", metrics=["l1"],
                         print_table=False, progress=False)
-    (tmp_path / "run" / "outputs" / "101_iter_2.png").unlink()
+    (tmp_path / "run" / "outputs" / "101" / "101_iter_2.png").unlink()
     judged = run_benchmark(f"precomputed:{tmp_path / 'run'}", "magicbrush", data=magicbrush, out=tmp_path / "judged",
                            metrics=["l1"], print_table=False, progress=False)
-    assert judged["failures"]["count"] == 1
-    assert judged["failures"]["samples"][0]["sample"] == "101/turn2"
-    assert "101_iter_2" in judged["failures"]["samples"][0]["error"]
+    assert judged["failures"]["count"] == 1 and judged["failures"]["by_stage"] == {"missing output": 1}
+    assert judged["failures"]["samples"][0]["sample"] == "101/turn2/iter"
+    assert "101/101_iter_2.png" in judged["failures"]["samples"][0]["error"]
+    assert judged["missing_outputs"] == ["101/turn2/iter"]
     assert judged["overall"]["counts"]["l1"] == 2  # the missing one has no score, not a made-up one
+    assert judged["overall"]["missing"] == 1 and judged["overall"]["errors"] == 0
     scores = {r["id"]: r["scores"] for r in map(json.loads, (tmp_path / "run" / "samples.jsonl").read_text().splitlines())}
     judged_scores = {r["id"]: r["scores"] for r in map(json.loads, (tmp_path / "judged" / "samples.jsonl").read_text().splitlines())}
-    assert judged_scores["100/turn2"] == scores["100/turn2"]
+    assert judged_scores["100/turn2/iter"] == scores["100/turn2/iter"]
     assert ran["overall"]["counts"]["l1"] == 3
 
 
@@ -104,8 +150,8 @@ def test_clip_t_uses_the_local_caption_and_records_missing_ones(magicbrush, tmp_
     # bind the tiny encoder through a custom YAML copy of magicbrush
     import yaml
 
-    from editlab.bench.suites import BENCHMARKS
     from editlab.bench.metrics.similarity import clip_text_similarity
+    from editlab.bench.suites import BENCHMARKS
 
     spec = yaml.safe_load(BENCHMARKS.get("magicbrush").read_text())
     spec["metrics"]["clip_t"]["encoder"] = tiny_clip
@@ -133,7 +179,8 @@ def test_results_schema_files_and_markdown(magicbrush, tmp_path, capsys):
     saved = json.loads((tmp_path / "run" / "results.json").read_text())
     assert saved["overall"] == results["overall"]
     table = capsys.readouterr().out
-    assert "| task | n | l1 | ssim | failures |" in table and "**overall**" in table
+    assert "| task | n | l1 | ssim | errors | failed edits |" in table and "**overall**" in table
+    assert "magicbrush v2 (test split) - identity" in table and "#### all-turn" in table
     html = (tmp_path / "run" / "report.html").read_text()
     assert "data:image/jpeg;base64" in html and "magicbrush" in html
     assert not list((tmp_path / "run").glob(".*tmp*"))
@@ -142,7 +189,7 @@ def test_results_schema_files_and_markdown(magicbrush, tmp_path, capsys):
 def test_cli_bench_and_judge(magicbrush, tmp_path, capsys):
     assert main(["bench", "--editor", "identity", "--benchmark", "magicbrush", "--data", magicbrush, "--metrics",
                  "l1,l2", "--limit", "2", "--out", str(tmp_path / "run")]) == 0
-    assert json.loads((tmp_path / "run" / "results.json").read_text())["n_samples"] == 4
+    assert json.loads((tmp_path / "run" / "results.json").read_text())["n_samples"] == 6
     assert main(["judge", "--outputs", str(tmp_path / "run"), "--benchmark", "magicbrush", "--data", magicbrush,
                  "--metrics", "l1", "--limit", "2"]) == 0
     judged = json.loads((tmp_path / "run-judged" / "results.json").read_text())
@@ -152,7 +199,7 @@ def test_cli_bench_and_judge(magicbrush, tmp_path, capsys):
     assert "did you mean 'magicbrush'" in capsys.readouterr().err
     assert main(["bench", "--editor", "identity", "--benchmark", "magicbrush", "--data", magicbrush,
                  "--option", "setting=sideways", "--out", str(tmp_path / "x")]) == 2
-    assert "must be one of final-turn, all-turn" in capsys.readouterr().err
+    assert "must be one of both, final-turn, all-turn" in capsys.readouterr().err
 
 
 class GuidanceEditor(Editor):
@@ -201,10 +248,14 @@ def test_magicbrush_hub_layout_without_captions(tmp_path):
              "target_img": random_image(10 * int(sid) + turn + 1, (16, 16))}
             for sid in ("7", "3") for turn in (2, 1)]
     datasets.DatasetDict({"dev": datasets.Dataset.from_list(rows)}).save_to_disk(str(tmp_path / "mb-hub"))
-    samples = get_benchmark("magicbrush", data=str(tmp_path / "mb-hub")).samples()
-    assert [s.output_name for s in samples] == ["3_1", "3_iter_2", "7_1", "7_iter_2"]
+    bench = get_benchmark("magicbrush", data=str(tmp_path / "mb-hub"), options={"setting": "final-turn"})
+    samples = bench.samples()
+    assert [s.output_name for s in samples] == ["3/3_1", "3/3_iter_2", "7/7_1", "7/7_iter_2"]
+    assert [s.aliases for s in samples][0] == ("3_1",)
+    split = bench.describe()["split"]
+    assert split["name"] == "dev" and split["comparable"] is False and "not comparable" in split["note"]
     assert [s.example.instruction for s in samples] == ["3-1", "3-2", "7-1", "7-2"]
-    assert samples[1].input_from == "3/turn1" and samples[1].skip_metrics["clip_t"].startswith("no local caption")
+    assert samples[1].input_from == "3/turn1" and samples[0].scored is False and samples[1].skip_metrics["clip_t"].startswith("no local caption")
 
 
 def _imgedit_with_keys(root, keys):

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 import pytest
 from PIL import Image
 
-from editlab.bench.suites import get_benchmark
 from editlab.bench.harness import run_benchmark
+from editlab.bench.suites import get_benchmark
 from editlab.cli.main import main
 from editlab.editors.base import Editor
 from editlab.types import EditRequest

@@ -4,9 +4,14 @@ Every finished editor call, metric value and judge verdict is stored in `OUT/cac
 a hash of everything that went into it, and outputs are saved as PNG atomically, so an
 interrupted run (even kill -9) resumes where it stopped and gives the same results.
 
->>> from editlab.bench.harness import run_benchmark
->>> results = run_benchmark("identity", "magicbrush", data="MagicBrush/test", out="runs/mb-identity",
-...                         metrics=["l1", "l2"], limit=20)              # doctest: +SKIP
+Like lm-evaluation-harness, one config object describes a run:
+
+>>> from editlab.bench.harness import BenchConfig, run
+>>> results = run(BenchConfig(model="identity", benchmark="magicbrush", data="MagicBrush/test",
+...                           out="runs/mb-identity", metrics=["l1", "l2"], limit=20))   # doctest: +SKIP
+>>> results["tables"]["all-turn"]["overall"]["scores"]["l1"]                           # doctest: +SKIP
+
+`run_benchmark(model, benchmark, out=..., **fields)` is the same call with the fields as keywords.
 """
 
 from __future__ import annotations
@@ -23,10 +28,10 @@ from typing import Any
 from PIL import Image
 
 from editlab.bench import results as results_module
-from editlab.bench.suites import Benchmark, BenchSample, get_benchmark
 from editlab.bench.cache import ResultCache, image_hash, stable_hash
 from editlab.bench.judges import Judge, JudgeItem, Verdict, get_judge
 from editlab.bench.scoring import MetricBinding
+from editlab.bench.suites import Benchmark, BenchSample, get_benchmark
 from editlab.editors import Editor, get_editor
 from editlab.errors import EditlabError
 from editlab.io import load_image, safe_child, safe_name, save_image, write_json, write_text
@@ -65,8 +70,10 @@ class SampleState:
     failures: list[dict[str, str]] = field(default_factory=list)
     judged: dict[str, Any] = field(default_factory=dict)
 
-    def record(self, variant: Variant) -> dict[str, Any]:
+    def record(self, variant: Variant, default_tables: tuple[str, ...] = (),
+               settings: dict[str, Any] | None = None) -> dict[str, Any]:
         example = self.sample.example
+        tables = self.sample.tables if self.sample.tables is not None else (default_tables if self.sample.scored else ())
         return {
             "id": example.id, "variant": variant.label, "task": example.task, "group": self.sample.group,
             "turn": example.turn, "episode": example.episode, "instruction": example.instruction,
@@ -74,8 +81,22 @@ class SampleState:
             "output_name": self.sample.output_name, "output": self.output_file, "input_from": self.sample.input_from,
             "scored": self.sample.scored, "seed": self.seed, "params": variant.params,
             "input_sha256": self.input_hash, "scores": self.scores, "skipped": self.skipped,
-            "failures": self.failures, "judges": self.judged,
+            "failures": self.failures, "judges": self.judged, "tables": list(tables),
+            "mask": self.sample.edit_mask is not None, "settings": {**(settings or {}), **variant.params, "seed": self.seed},
+            "reason": self.reason(),
         }
+
+    def reason(self) -> str | None:
+        """Why the oracle or judges scored it so, in their words (None when no judge gave one)."""
+        reasons = []
+        for name, verdict in self.judged.items():
+            details = verdict.get("details") or {}
+            inner = details.get("details") if isinstance(details.get("details"), dict) else {}
+            text = details.get("reason") or "; ".join(r for r in details.get("reasons") or [] if r) \
+                or inner.get("reason") or "; ".join(map(str, inner.get("notes") or []))
+            if text:
+                reasons.append(f"{name}: {text}" if len(self.judged) > 1 else str(text))
+        return " | ".join(reasons) or None
 
 
 class Harness:
@@ -96,12 +117,19 @@ class Harness:
         self.cache = ResultCache(cache or out / "cache.sqlite")
         self.editor_info = editor.describe()
         self.calls = {"editor": 0, "judge": 0}
+        self.default_tables = tuple(benchmark.loader.tables())[:1]
+        # what each sample was edited with, as far as the editor says (its defaults, then the run's params)
+        self.settings = {**(self.editor_info.get("defaults") or {}),
+                         **({"scheduler": self.editor_info["scheduler"]} if self.editor_info.get("scheduler") else {})}
 
     # ---- 1. outputs ---------------------------------------------------------------------------
 
     def generate(self, samples: list[BenchSample], variant: Variant) -> dict[str, SampleState]:
         """Edit every sample; turn k waits for turn k-1 when it edits the model's own previous output."""
         states = {s.id: SampleState(s, sample_seed(self.seed, s.id)) for s in samples}
+        check = getattr(self.editor, "check_layout", None)
+        if check is not None:  # precomputed outputs: a folder in none of the layouts is one clear error
+            check([s.output_names for s in samples])
         pending = list(samples)
         bar = self._bar(len(samples), f"edit {variant.label or self.benchmark.name}")
         while pending:
@@ -152,7 +180,8 @@ class Harness:
                     continue
             example = state.sample.example
             context = {"benchmark": self.benchmark.name, "sample_id": example.id,
-                       "output_name": state.sample.output_name, **state.sample.context}
+                       "output_name": state.sample.output_name, "output_names": state.sample.output_names,
+                       **state.sample.context}
             request = EditRequest(image=image, instruction=example.instruction, mask=state.sample.edit_mask, seed=state.seed,
                                   params=dict(variant.params), context=context)
             to_run.append((state, request, key))
@@ -185,7 +214,9 @@ class Harness:
             return list(outputs)
         except Exception as batch_error:  # noqa: BLE001 - isolate the failing sample below
             if len(requests) == 1:
-                states[0].failures.append({"stage": "editor", "error": _one_line(batch_error)})
+                # "missing output" (precomputed) is told apart from an editor that crashed
+                stage = getattr(batch_error, "stage", "editor")
+                states[0].failures.append({"stage": stage, "error": _one_line(batch_error)})
                 return [None]
         results: list[Image.Image | None] = []
         for request, state in zip(requests, states, strict=False):
@@ -222,8 +253,9 @@ class Harness:
     # ---- 3. judges ------------------------------------------------------------------------------
 
     def run_judges(self, states: dict[str, SampleState]) -> None:
-        scored = [s for s in states.values() if s.sample.scored and s.output is not None]
+        ready = [s for s in states.values() if s.sample.scored and s.output is not None]
         for judge in self.judges:
+            scored = [s for s in ready if s.sample.judges is None or judge.name in s.sample.judges]
             items = [self._judge_item(state) for state in scored]
             keys = [judge.cache_key(item) for item in items]
             cached = self.cache.get_many(keys)
@@ -310,81 +342,106 @@ def _build_judges(benchmark: Benchmark, judges: Sequence[str | Judge] | None, ba
     return chosen, notes
 
 
-def run_benchmark(
-    editor: str | Editor,
-    benchmark: str | Benchmark,
-    *,
-    out: str | Path,
-    data: str | None = None,
-    options: dict[str, Any] | None = None,
-    limit: int | None = None,
-    tasks: Sequence[str] | None = None,
-    seed: int = 0,
-    metrics: Sequence[str] | None = None,
-    encoders: dict[str, str] | None = None,
-    judges: Sequence[str | Judge] | None = None,
-    judge_backend: Any = None,
-    judge_options: dict[str, Any] | None = None,
-    params: dict[str, Any] | None = None,
-    sweep_image_guidance: Sequence[float] | None = None,
-    batch_size: int = 4,
-    retry_failed: bool = False,
-    cache: str | Path | None = None,
-    report: bool = True,
-    print_table: bool = True,
-    progress: bool = True,
-) -> dict[str, Any]:
-    """Run `editor` on `benchmark`, score it, write results.json / samples.jsonl / report.html to `out`.
+@dataclass
+class BenchConfig:
+    """Everything one benchmark run depends on (one object, as in lm-evaluation-harness).
 
-    Rerunning with the same arguments resumes: finished edits, metric values and judge answers
-    come from `out/cache.sqlite` (or `cache`, a file several runs can share: keys hash every input,
-    so a shared cache only ever returns answers to the very same call).
+    `model` is an editor spec (`identity`, `precomputed:FOLDER`, a model name or folder) or an
+    `Editor`; `benchmark` a registered name, a YAML path or a `Benchmark`. `params` are the
+    editor's parameters (diffusers' names: guidance_scale, image_guidance_scale,
+    num_inference_steps, ...); `image_guidance_scales` runs one pass per scale (IP2P's trade-off).
     """
-    out = Path(out)
-    bench = benchmark if isinstance(benchmark, Benchmark) else get_benchmark(benchmark, data=data, options=options)
-    bindings = _build_metrics(bench, metrics, encoders)
-    judge_list, notes = _build_judges(bench, judges, judge_backend, judge_options)
-    edit = get_editor(editor)
-    samples = bench.samples(limit=limit, tasks=list(tasks) if tasks else None)
+
+    model: str | Editor
+    benchmark: str | Benchmark
+    out: str | Path
+    data: str | None = None
+    options: dict[str, Any] | None = None
+    limit: int | None = None
+    tasks: Sequence[str] | None = None
+    seed: int = 0
+    metrics: Sequence[str] | None = None
+    encoders: dict[str, str] | None = None
+    judges: Sequence[str | Judge] | None = None
+    judge_backend: Any = None
+    judge_options: dict[str, Any] | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    image_guidance_scales: Sequence[float] | None = None
+    batch_size: int = 4
+    retry_failed: bool = False
+    cache: str | Path | None = None
+    report: bool = True
+    print_table: bool = True
+    progress: bool = True
+
+    def spec(self) -> str:
+        """The model as the user gave it (a string spec), or the editor's class name."""
+        return self.model if isinstance(self.model, str) else type(self.model).__name__
+
+
+def run_benchmark(model: str | Editor, benchmark: str | Benchmark, *, out: str | Path,
+                  sweep_image_guidance: Sequence[float] | None = None, **fields: Any) -> dict[str, Any]:
+    """`run(BenchConfig(model, benchmark, out=out, **fields))`, for callers that pass keywords."""
+    if sweep_image_guidance is not None:  # the name before issue 13
+        fields.setdefault("image_guidance_scales", sweep_image_guidance)
+    return run(BenchConfig(model=model, benchmark=benchmark, out=out, **fields))
+
+
+def run(config: BenchConfig) -> dict[str, Any]:
+    """Run the model on the benchmark, score it, write results.json / samples.jsonl / report.html to `out`.
+
+    Rerunning the same config resumes: finished edits, metric values and judge answers come from
+    `out/cache.sqlite` (or `cache`, a file several runs can share: keys hash every input, so a
+    shared cache only ever returns answers to the very same call).
+    """
+    out = Path(config.out)
+    bench = config.benchmark if isinstance(config.benchmark, Benchmark) else \
+        get_benchmark(config.benchmark, data=config.data, options=config.options)
+    bindings = _build_metrics(bench, config.metrics, config.encoders)
+    judge_list, notes = _build_judges(bench, config.judges, config.judge_backend, config.judge_options)
+    edit = get_editor(config.model)
+    tasks = list(config.tasks) if config.tasks else None
+    samples = bench.samples(limit=config.limit, tasks=tasks)
     if not samples:
         raise EditlabError(f"benchmark {bench.name!r} gave no samples; check --data, --tasks and --limit")
     _check_output_names(bench.name, samples)  # before anything is written: a hostile key must not escape `out`
     out.mkdir(parents=True, exist_ok=True)
-    harness = Harness(edit, bench, out, metrics=bindings, judges=judge_list, seed=seed, batch_size=batch_size,
-                      retry_failed=retry_failed, progress=progress, cache=cache)
+    harness = Harness(edit, bench, out, metrics=bindings, judges=judge_list, seed=config.seed,
+                      batch_size=config.batch_size, retry_failed=config.retry_failed, progress=config.progress,
+                      cache=config.cache)
 
-    base_params = dict(params or {})
+    base_params = dict(config.params or {})
+    scales = list(config.image_guidance_scales or [])
     variants = [Variant("", base_params)]
-    if sweep_image_guidance:
-        variants = [Variant(f"igs-{value:g}", {**base_params, "image_guidance_scale": float(value)})
-                    for value in sweep_image_guidance]
+    if scales:
+        variants = [Variant(f"igs-{value:g}", {**base_params, "image_guidance_scale": float(value)}) for value in scales]
 
     try:
         per_variant, all_records, timing = _run_variants(harness, samples, variants)
     finally:
         harness.cache.close()
-    config = {
-        "editor": harness.editor_info, "benchmark": bench.describe(),
-        "limit": limit, "tasks": list(tasks) if tasks else None, "seed": seed, "params": base_params,
+    run_config = {
+        "editor": harness.editor_info, "editor_spec": config.spec(), "benchmark": bench.describe(),
+        "limit": config.limit, "tasks": tasks, "seed": config.seed, "params": base_params,
         "metrics": [b.name for b in bindings], "judges": [j.name for j in judge_list],
-        "sweep": {"image_guidance_scale": list(sweep_image_guidance)} if sweep_image_guidance else None,
-        "batch_size": batch_size, "notes": notes,
+        "sweep": {"image_guidance_scale": scales} if scales else None,
+        "batch_size": config.batch_size, "notes": notes,
     }
     results = results_module.assemble(
-        config=config, seeds={"base": seed, "per_sample": SEED_POLICY}, bindings=bindings, judges=judge_list,
-        samples=samples, per_variant=per_variant, records=all_records, sweep=bool(sweep_image_guidance),
+        config=run_config, seeds={"base": config.seed, "per_sample": SEED_POLICY}, bindings=bindings,
+        judges=judge_list, samples=samples, per_variant=per_variant, records=all_records, sweep=bool(scales),
         run={"editor_calls": harness.calls["editor"], "judge_calls": harness.calls["judge"],
              **{key: round(value, 3) for key, value in timing.items()}},
-        files={"samples": "samples.jsonl", "report": "report.html" if report else None,
-               "cache": str(cache) if cache else "cache.sqlite", "outputs": "outputs/"},
+        files={"samples": "samples.jsonl", "report": "report.html" if config.report else None,
+               "cache": str(config.cache) if config.cache else "cache.sqlite", "outputs": "outputs/"},
     )
     write_text(out / "samples.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in all_records))
     write_json(out / "results.json", results)
-    if report:
+    if config.report:
         from editlab.bench.report import write_report
 
         write_report(results, all_records, samples, out)
-    if print_table:
+    if config.print_table:
         print(results_module.markdown_table(results))
     return results
 
@@ -409,10 +466,10 @@ def _run_variants(harness: Harness, samples: list[BenchSample], variants: list[V
         clock = time.perf_counter()
         harness.run_judges(states)
         timing["judges_s"] += time.perf_counter() - clock
-        variant_records = [states[s.id].record(variant) for s in samples]
+        variant_records = [states[s.id].record(variant, harness.default_tables, harness.settings) for s in samples]
         records.extend(variant_records)
         per_variant.append({"label": variant.label, "params": variant.params,
-                            **results_module.aggregate(variant_records, harness.benchmark.spec.aggregate)})
+                            **results_module.aggregate_tables(variant_records, harness.benchmark.loader.tables())})
     return per_variant, records, timing
 
 
@@ -424,6 +481,7 @@ def judge_outputs(outputs: str | Path, benchmark: str | Benchmark, *, out: str |
     """
     from editlab.editors.precomputed import PrecomputedEditor
 
-    editor = PrecomputedEditor(outputs)
-    return run_benchmark(editor, benchmark, out=out or Path(editor.folder).parent / f"judged-{Path(str(outputs)).name}",
-                         **kwargs)
+    editor = PrecomputedEditor(outputs)  # checks the folder before anything else
+    kwargs.pop("model", None)
+    out = out or Path(editor.folder).parent / f"judged-{Path(str(outputs)).name}"
+    return run(BenchConfig(model=f"precomputed:{outputs}", benchmark=benchmark, out=out, **kwargs))

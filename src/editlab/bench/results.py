@@ -3,12 +3,22 @@
 Schema (`results.json`, documented in docs/adding-a-benchmark.md):
 
     schema, schema_version, created, editlab_version, git (commit, dirty), libraries,
-    config {editor, benchmark, limit, tasks, seed, params, metrics, judges, sweep, batch_size},
+    config {editor, editor_spec, benchmark {..., split, tables}, limit, tasks, seed, params, metrics,
+    judges, sweep, batch_size}, split {name, source, comparable, note},
     seeds {base, per_sample}, encoders {metric: {source, sha256, preprocessing}},
     references {metric: what the output is compared with}, judges {name: model/prompt/temperature},
-    n_samples, n_scored, tasks {task: {n, scores, counts, failures}}, groups {...},
-    overall {aggregate, n, scores, counts, failures}, failures {count, by_stage, samples[]},
-    sweep [{label, params, overall, tasks}] (only with a sweep), files {...}
+    n_samples, n_scored, table (name of the first table),
+    tables {name: {about, tasks, groups, overall}} (every table the paper reports, from one run),
+    tasks {task: {n, scores, counts, errors, failed_edits, missing}}, groups {...},
+    overall {aggregate, n, scores, counts, errors, failed_edits, missing} (= the first table's),
+    failures {count, by_stage, samples[]}, missing_outputs [...] (precomputed runs),
+    sweep [{label, params, overall, tasks, tables}] (only with a sweep), files {...}
+
+`errors` counts samples that got no score for a reason outside the model's edit (the editor
+crashed, a judge answer could not be parsed); `missing` counts precomputed outputs that are not
+on disk; `failed_edits` counts scored samples whose edit failed by the benchmark's own success
+criterion (`success` == 0, e.g. the toyworld oracle); None when the benchmark has none.
+`failures` is kept as the old name of `errors`.
 """
 
 from __future__ import annotations
@@ -21,8 +31,11 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+#: the failure stage of a precomputed output that is not on disk (editors/precomputed.py)
+MISSING = "missing output"
+
 SCHEMA = "editlab.bench.results"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 LIBRARIES = ("torch", "transformers", "diffusers", "torchmetrics", "safetensors", "numpy", "pillow", "datasets",
              "huggingface_hub", "accelerate")
 
@@ -67,11 +80,17 @@ def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
             if value is not None and math.isfinite(value):
                 values[key].append(float(value))
     order = sorted(values, key=lambda key: key != "success")  # the headline first, when there is one
+    missing = sum(1 for r in records if any(f["stage"] == MISSING for f in r["failures"]))
+    errors = sum(1 for r in records if r["failures"]) - missing
+    successes = [r["scores"].get("success") for r in records if r["scores"].get("success") is not None]
     return {
         "n": len(records),
         "scores": {key: _mean(values[key]) for key in order},
         "counts": {key: len(values[key]) for key in order},
-        "failures": sum(1 for record in records if record["failures"]),
+        "errors": errors,
+        "missing": missing,
+        "failed_edits": sum(1 for v in successes if float(v) < 0.5) if "success" in values else None,
+        "failures": errors + missing,
     }
 
 
@@ -96,6 +115,17 @@ def aggregate(records: list[dict[str, Any]], how: str) -> dict[str, Any]:
     overall["aggregate"] = {"samples": "mean over samples", "tasks": "unweighted mean of task means",
                             "groups": "unweighted mean of group means"}[how]
     return {"tasks": tasks, "groups": groups, "overall": overall}
+
+
+def aggregate_tables(records: list[dict[str, Any]], tables: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Every table of the run (`records[i]["tables"]` names the tables a record is scored in);
+    the first table is also returned at the top level (tasks/groups/overall)."""
+    out: dict[str, Any] = {}
+    for name, spec in tables.items():
+        rows = [dict(r, scored=True) for r in records if name in (r.get("tables") or [])]
+        out[name] = {"about": spec.get("about", ""), **aggregate(rows, spec.get("aggregate", "samples"))}
+    first = next(iter(out.values()))
+    return {"tasks": first["tasks"], "groups": first["groups"], "overall": first["overall"], "tables": out}
 
 
 def episode_summary(records: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -149,11 +179,15 @@ def assemble(*, config: dict[str, Any], seeds: dict[str, Any], bindings: list, j
         "judges": {j.name: {**j.describe(), "served_by": getattr(j, "served", [])} for j in judges},
         "n_samples": len(samples),
         "n_scored": sum(1 for s in samples if s.scored),
+        "split": config["benchmark"].get("split"),
+        "table": next(iter(first["tables"])),
+        "tables": first["tables"],
         "tasks": first["tasks"],
         "groups": first["groups"],
         "overall": first["overall"],
         "episodes": episode_summary([r for r in records if r["variant"] == first["label"]]),
         "failures": failure_summary(records),
+        "missing_outputs": sorted({f["sample"] for f in failure_summary(records)["samples"] if f["stage"] == MISSING}),
         "sweep": [{k: v for k, v in entry.items() if k != "groups"} for entry in per_variant] if sweep else None,
         # this invocation only: a resumed run shows how much work the cache saved
         "run": run,
@@ -172,20 +206,50 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def markdown_table(results: dict[str, Any]) -> str:
-    """Tasks (and overall) as rows, scores as columns; failures always shown."""
-    overall = results["overall"]
-    keys = list(overall["scores"])
-    header = ["task", "n", *keys, "failures"]
-    lines = [f"### {results['config']['benchmark']['name']} v{results['config']['benchmark']['version']} - "
-             f"{results['config']['editor'].get('editor', '?')}", "",
-             "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for task, summary in results["tasks"].items():
+def title(results: dict[str, Any]) -> str:
+    """`<benchmark> v<version> (<split> split) - <model as given>`."""
+    bench = results["config"]["benchmark"]
+    spec = results["config"].get("editor_spec") or results["config"]["editor"].get("editor", "?")
+    split = (results.get("split") or {}).get("name")
+    return f"{bench['name']} v{bench['version']}" + (f" ({split} split)" if split else "") + f" - {spec}"
+
+
+def _count(value: Any) -> str:
+    return "-" if value is None else str(value)
+
+
+def _table_lines(table: dict[str, Any], keys: list[str]) -> list[str]:
+    overall = table["overall"]
+    header = ["task", "n", *keys, "errors", "failed edits"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for task, summary in table["tasks"].items():
         lines.append("| " + " | ".join([task, str(summary["n"]), *(_fmt(summary["scores"].get(k)) for k in keys),
-                                        str(summary["failures"])]) + " |")
+                                        _count(summary.get("errors")), _count(summary.get("failed_edits"))]) + " |")
     lines.append("| " + " | ".join([f"**overall** ({overall['aggregate']})", str(overall["n"]),
                                     *(f"**{_fmt(overall['scores'].get(k))}**" for k in keys),
-                                    str(overall["failures"])]) + " |")
+                                    _count(overall.get("errors")), _count(overall.get("failed_edits"))]) + " |")
+    if overall.get("missing"):
+        lines.append(f"\n{overall['missing']} output(s) missing from the precomputed folder (not scored)")
+    return lines
+
+
+def markdown_table(results: dict[str, Any]) -> str:
+    """One table per result table (tasks and overall as rows, scores as columns); errors and failed
+    edits counted apart; the split named in the title, with a warning when not comparable."""
+    overall = results["overall"]
+    keys = list(overall["scores"])
+    for table in (results.get("tables") or {}).values():
+        keys += [k for k in table["overall"]["scores"] if k not in keys]
+    lines = [f"### {title(results)}", ""]
+    split = results.get("split") or {}
+    if split.get("note"):
+        lines += [f"**{split['note']}**", ""]
+    tables = results.get("tables") or {"": {"tasks": results["tasks"], "overall": overall}}
+    for name, table in tables.items():
+        if len(tables) > 1:
+            lines += [f"#### {name}" + (f" - {table['about']}" if table.get("about") else ""), ""]
+        lines += _table_lines(table, keys)
+        lines.append("")
     failures = results["failures"]
     if failures["count"]:
         stages = ", ".join(f"{stage}: {n}" for stage, n in failures["by_stage"].items())

@@ -20,9 +20,9 @@ from typing import Any
 
 from PIL import Image
 
-from editlab.bench.suites.base import BenchSample
 from editlab.bench.cache import image_hash
 from editlab.bench.metrics import METRICS, MetricDef
+from editlab.bench.suites.base import BenchSample
 from editlab.errors import EditlabError
 
 REFERENCES = ("target", "source")

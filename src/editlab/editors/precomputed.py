@@ -1,9 +1,14 @@
-"""`precomputed:FOLDER`: the outputs of any external model, read from disk in the benchmark's own naming.
+"""`precomputed:FOLDER`: the outputs of any external model, read from disk in the benchmark's own layout.
 
-The harness hands each request the benchmark's output name in `EditRequest.context["output_name"]`
-(e.g. MagicBrush `<id>_iter_2`, GEdit `<task_type>/<lang>/<key>`); this editor returns
-`FOLDER/<name>.png` (or .jpg/.jpeg/.webp). A missing file fails that sample only, and the report
-counts it. Pointing FOLDER at an `editlab bench` output folder uses its `outputs/`.
+The harness hands each request the names its output may have, official layout first, in
+`EditRequest.context["output_names"]`: MagicBrush's per-session `<id>/<id>_iter_2` (as its
+evaluation/image_eval.py reads them) or flat `<id>_iter_2`, GEdit-Bench's
+`fullset/<task_type>/<lang>/<key>` (pass the `<model>` folder) or `<task_type>/<lang>/<key>`,
+ImgEdit's `<key>` (the `--result_img_folder` of its scripts), Emu Edit's `<idx>`. This editor
+returns the first `FOLDER/<name>.png` (or .jpg/.jpeg/.webp) that exists. A folder holding none of
+a benchmark's outputs fails at once with one line listing the names it looked for; a single
+missing file fails that sample only, as a "missing output" that the report counts apart from
+errors. Pointing FOLDER at an `editlab bench` output folder uses its `outputs/`.
 
 >>> editor = PrecomputedEditor("runs/my-model/outputs")     # doctest: +SKIP
 """
@@ -24,6 +29,12 @@ from editlab.types import EditRequest
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp")
 
 
+class MissingOutput(EditlabError):
+    """One sample's output is not in the folder: scored as missing, not as an editor error."""
+
+    stage = "missing output"
+
+
 class PrecomputedEditor(Editor):
     name = "precomputed"
     #: outputs are files the user may replace: re-read them every run rather than trusting a cache
@@ -42,28 +53,42 @@ class PrecomputedEditor(Editor):
     def describe(self) -> dict[str, Any]:
         return {"editor": self.name, "folder": str(self.folder)}
 
-    def find(self, output_name: str) -> Path | None:
-        """The file for a benchmark output name; names that would leave the folder are refused.
+    def find(self, output_name: str | Sequence[str]) -> Path | None:
+        """The file for a benchmark output name (or the first of several); names that would leave
+        the folder are refused.
 
         Only the name is checked, not where the file resolves: the folder is the user's own, and
         outputs symlinked in from elsewhere are a fair way to assemble it.
         """
-        name = safe_name(output_name, "benchmark output name", subdirs=True, fix="fix the benchmark data's naming")
-        for extension in EXTENSIONS:
-            candidate = self.folder / f"{name}{extension}"
-            if candidate.is_file():
-                return candidate
+        names = [output_name] if isinstance(output_name, str) else list(output_name)
+        for raw in names:
+            name = safe_name(raw, "benchmark output name", subdirs=True, fix="fix the benchmark data's naming")
+            for extension in EXTENSIONS:
+                candidate = self.folder / f"{name}{extension}"
+                if candidate.is_file():
+                    return candidate
         return None
+
+    def check_layout(self, names: Sequence[Sequence[str]]) -> None:
+        """Fail in one line when the folder holds none of the outputs, in any accepted layout."""
+        if not names or any(self.find(candidates) is not None for candidates in names):
+            return
+        looked = ", ".join(f"{name}.png" for name in names[0])
+        raise EditlabError(f"{self.folder}: none of the benchmark's {len(names)} outputs is here; looked for "
+                           f"e.g. {looked} (or .jpg/.jpeg/.webp); pass the folder that holds them in the "
+                           "benchmark's layout (docs/benchmarks.md)")
 
     def edit_batch(self, requests: Sequence[EditRequest]) -> list[Image.Image]:
         paths = []
         for request in requests:
-            name = request.context.get("output_name")
-            if not name:
+            names = request.context.get("output_names") or (
+                [request.context["output_name"]] if request.context.get("output_name") else None)
+            if not names:
                 raise EditlabError("precomputed editor needs the benchmark's output name; run it through editlab bench/judge")
-            path = self.find(str(name))
+            path = self.find([str(n) for n in names])
             if path is None:
-                raise EditlabError(f"{self.folder}: no output named {name} ({'/'.join(EXTENSIONS)}); check the file naming")
+                raise MissingOutput(f"{self.folder}: no output {' or '.join(f'{n}.png' for n in names)} "
+                                    f"({'/'.join(EXTENSIONS)})")
             paths.append(path)
         from editlab.io.pool import parallel_map  # decodes on a small thread pool
 

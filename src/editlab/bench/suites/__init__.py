@@ -67,6 +67,8 @@ class Benchmark:
             "file_sha256": self.spec.sha256,
             "data": self.loader.data,
             "options": self.options,
+            "split": self.loader.split(),
+            "tables": self.loader.tables(),
             "naming": self.spec.naming,
             "aggregate": self.spec.aggregate,
             "licence": self.spec.licence,

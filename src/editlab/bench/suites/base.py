@@ -32,8 +32,13 @@ class BenchSample:
     `example.source` is the benchmark's own input image for this turn (the reference for metrics
     that compare with the input). `input_from` names the sample whose *output* the editor must edit
     instead (multi-turn "final-turn" settings: the model edits its own previous result).
-    `output_name` is the file stem in the benchmark's naming (may contain `/`). Samples with
-    `scored=False` are generated (they feed later turns) but not scored.
+    `output_name` is the file stem in the benchmark's official output layout (may contain `/`):
+    `editlab bench` writes it there, so the benchmark's own scripts can read a run's outputs.
+    `aliases` are other stems `precomputed:` also accepts (e.g. flat names of older editlab runs).
+    Samples with `scored=False` are generated (they feed later turns) but not scored. `tables`
+    names the result tables a sample is scored in (MagicBrush "all-turn" and "final-turn", GEdit
+    "en/full", ...; None = the benchmark's one table); `judges` the judges that score it (None =
+    every judge of the run).
     """
 
     example: EditExample
@@ -46,6 +51,19 @@ class BenchSample:
     edit_mask: Image.Image | None = None
     #: metric name -> why it cannot be computed for this sample (e.g. identical captions)
     skip_metrics: dict[str, str] = field(default_factory=dict)
+    aliases: tuple[str, ...] = ()
+    tables: tuple[str, ...] | None = None
+    judges: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.tables is not None:
+            self.tables = tuple(self.tables)
+            self.scored = bool(self.tables)
+
+    @property
+    def output_names(self) -> list[str]:
+        """The official name first, then the aliases: where `precomputed:` looks, in order."""
+        return [self.output_name, *(a for a in self.aliases if a != self.output_name)]
 
     @property
     def id(self) -> str:
@@ -133,6 +151,23 @@ class BenchmarkLoader:
     def judge_names(self) -> list[str]:
         """Judges this benchmark uses (a loader may pick them by option, e.g. ImgEdit's suite)."""
         return list(self.spec.judges)
+
+    def tables(self) -> dict[str, dict[str, Any]]:
+        """The result tables of one run, in the order the paper reports them: name -> {aggregate, about}.
+
+        One table named after the benchmark unless a loader reports several (MagicBrush's two
+        settings, GEdit's languages x subsets, ImgEdit's suites). The first is also the top level
+        of results.json.
+        """
+        return {self.spec.name: {"aggregate": self.spec.aggregate, "about": ""}}
+
+    def split(self) -> dict[str, Any]:
+        """Which split the samples come from: {name, source, comparable, note}.
+
+        `comparable` is False when the numbers cannot stand beside the paper's (e.g. a dev split);
+        the report title and the Markdown table then say so.
+        """
+        return {"name": None, "source": str(self.data) if self.data else None, "comparable": None, "note": None}
 
     # helpers shared by loaders -------------------------------------------------------------
 
