@@ -10,7 +10,7 @@ from PIL import Image
 
 from editlab.data.backends.chat import parse_json_object
 from editlab.data.sample import Sample
-from editlab.data.stage import build_stage
+from editlab.data.stages import build_stage
 from editlab.testing import LocalServer
 
 GOOD = '```json\n{"instruction": "make it snowy", "output_caption": "a cat in the snow", "task": "environment"}\n```'

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from editlab.data.sample import Sample
-from editlab.data.stage import build_stage
+from editlab.data.stages import build_stage
 from editlab.errors import EditlabError
 
 torch = pytest.importorskip("torch")

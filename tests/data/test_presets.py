@@ -8,7 +8,7 @@ import json
 import pytest
 
 from editlab.data import build_dataset, list_presets, load_preset
-from editlab.data.stage import build_stage
+from editlab.data.stages import build_stage
 
 PAPER_PRESETS = ["ip2p", "ultraedit-freeform", "ultraedit-region", "imgedit", "multiedit", "omniedit", "toyworld"]
 

@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from editlab.data.job import _keep_episodes_whole
 from editlab.data.sample import Sample
-from editlab.data.stage import ShardContext, build_stage
+from editlab.data.stage import ShardContext
+from editlab.data.stages import build_stage
 from editlab.data.templates import find_objects, template_edit
+from editlab.data.worker import keep_episodes_whole
 from editlab.errors import EditlabError
 
 
@@ -145,7 +146,7 @@ def test_multi_turn_fraction_and_dropped_turns(ctx):
     assert len(rows) == 1 and rows[0].episode_id is None
     rows = build_stage({"stage": "multi-turn", "turns": 3}).process([_turn_one(1)], ctx)
     rows[1].reject("clip-filter", "too far")
-    _keep_episodes_whole(rows)
+    keep_episodes_whole(rows)
     assert [r.status for r in rows] == ["ok", "filtered", "filtered"]
     assert "turn 2 of this episode was dropped" in rows[2].error
 

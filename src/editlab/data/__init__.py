@@ -14,9 +14,9 @@ from editlab._lazy import lazy_exports
 
 _LAZY = {
     "build_dataset": "editlab.data.api:build_dataset",
-    "JobResult": "editlab.data.job:JobResult",
-    "JobSpec": "editlab.data.job:JobSpec",
-    "Job": "editlab.data.job:Job",
+    "JobResult": "editlab.data.spec:JobResult",
+    "JobSpec": "editlab.data.spec:JobSpec",
+    "Job": "editlab.data.driver:Job",
     "Sample": "editlab.data.sample:Sample",
     "Stage": "editlab.data.stage:Stage",
     "SourceStage": "editlab.data.stage:SourceStage",

@@ -6,8 +6,9 @@ import logging
 from typing import Any
 
 from editlab.data.distributors import get_distributor
-from editlab.data.job import Job, JobResult, JobSpec
+from editlab.data.driver import Job
 from editlab.data.presets import load_preset, resolve_stages
+from editlab.data.spec import JobResult, JobSpec
 from editlab.errors import EditlabError
 
 

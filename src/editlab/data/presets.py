@@ -54,7 +54,7 @@ def _matches(key: str, index: int, name: str) -> bool:
 def resolve_stages(preset: dict[str, Any] | str, *, tiny: bool = False,
                    overrides: dict[str, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """The preset's stage list with tiny-model substitutions (if `tiny`) and then `overrides` applied."""
-    from editlab.data.stage import check_params, stage_class
+    from editlab.data.stages import check_params, stage_class
 
     data = load_preset(preset) if isinstance(preset, str) else preset
     stages = copy.deepcopy(data["stages"])

@@ -11,13 +11,14 @@ Three kinds, one interface each:
 
 Parameters are dataclass fields, so a preset's YAML maps onto them one to one and a misspelt key is a
 clear error. `num_cpus` / `num_gpus` tell a distributor (Ray) where the stage can run.
+
+This module only says what a stage is; the registry of stages by name and `build_stage` live in
+`editlab.data.stages`, which imports this module (never the other way round).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import difflib
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -25,11 +26,7 @@ import numpy as np
 
 from editlab.data.sample import Sample
 from editlab.data.seeds import derive_seed
-from editlab.errors import EditlabError
-from editlab.registry import Registry
 
-#: name -> Stage subclass ("module:Class" strings until first use, see editlab/data/stages/__init__.py)
-STAGES: Registry = Registry("stage")
 RESOURCE_FIELDS = ("num_cpus", "num_gpus")
 
 
@@ -160,36 +157,6 @@ class GlobalStage(Stage):
         raise NotImplementedError
 
 
-def stage_class(name: str) -> type[Stage]:
-    import editlab.data.stages  # noqa: F401  (fills STAGES)
-
-    return STAGES.get(name)
-
-
-def build_stage(spec: dict[str, Any]) -> Stage:
-    """A stage from its preset entry: `{"stage": "clip-filter", "min_direction": 0.2, ...}`."""
-    spec = dict(spec)
-    name = spec.pop("stage", None)
-    if not name:
-        raise EditlabError(f"stage entry {spec} has no 'stage' key; write e.g. '- stage: clip-filter'")
-    cls = stage_class(name)
-    check_params(cls, spec)
-    try:
-        return cls(**spec)
-    except (TypeError, ValueError) as exc:
-        raise EditlabError(f"stage {name!r}: {exc}") from None
-
-
-def check_params(cls: type[Stage], params: Iterable[str]) -> None:
-    known = [f.name for f in dataclasses.fields(cls)]
-    for key in params:
-        if key not in known:
-            close = difflib.get_close_matches(key, known, n=1)
-            hint = f"did you mean {close[0]!r}? " if close else ""
-            raise EditlabError(f"stage {cls.name!r} has no parameter {key!r}: {hint}its parameters are "
-                               f"{', '.join(known)}")
-
-
 def run_batched(samples: list[Sample], batch_size: int, stage: str, fn) -> None:
     """Call `fn(batch)` on batches; if a batch raises, retry its samples one by one so only the
     bad ones are marked failed."""
@@ -205,3 +172,15 @@ def run_batched(samples: list[Sample], batch_size: int, stage: str, fn) -> None:
                     fn([sample])
                 except Exception as exc:
                     sample.fail(stage, exc)
+
+
+_MOVED = {"STAGES", "stage_class", "build_stage", "check_params"}
+
+
+def __getattr__(name: str):
+    """`editlab.data.stage.build_stage` and friends, from before the registry moved to `editlab.data.stages`."""
+    if name in _MOVED:
+        import importlib
+
+        return getattr(importlib.import_module("editlab.data.stages"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from editlab.data.sample import Sample
-from editlab.data.stage import ShardContext, build_stage, stage_class
+from editlab.data.stage import ShardContext
+from editlab.data.stages import build_stage, stage_class
 from editlab.data.stages.pairs import PairGenerator
 from editlab.errors import EditlabError
 
