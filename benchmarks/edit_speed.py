@@ -1,355 +1,354 @@
-"""Edit speed: editlab's defaults vs diffusers' StableDiffusionInstructPix2PixPipeline defaults.
+"""Edit speed: whole edits, end to end, diffusers' pipeline with its defaults vs editlab's.
 
-Part 1, SD1.5-size UNet (random weights, 8 input channels, 512x512 -> 64x64 latents): the
-denoising cost of one edit both ways; peak RSS from `resource.getrusage` in one process per
-configuration (model construction + a batch-3 call), timings in one process with the calls of
-both configurations interleaved (fair under load from other processes):
-  - diffusers default: fp32, 100 steps x 3 guidance branches (one batch-3 UNet call per step);
-  - editlab default: bf16 + channels-last on CPUs with native bf16, `EditExtras()` defaults
-    (20 DPM++ 2M steps; all three branches for the first 80% of the steps, the conditioned branch
-    alone after), the same schedule code the pipeline runs (`guidance_branches`).
-  The time of a UNet call of each batch size is measured (after a warm-up call) and the edit's
-  time is the sum over its schedule: 100 fp32 batch-3 calls take most of an hour on 2 cores, so
-  the calls are timed, not the whole loop (scheduler arithmetic is negligible next to them).
-Part 2, the toyworld model (src/editlab/assets/toyworld-model): seconds per edit and toyworld
-  oracle success on the same 100 held-out cases, diffusers' pipeline with its defaults vs
-  editlab's editor with its defaults. Skipped with a note until the model and oracle exist.
+Every number is the wall time of complete edits (prompt encoding, image encoding, the denoising
+loop, decoding, post-processing) as a user waits for them, each side in its own warm process,
+the sides interleaved edit by edit (order alternating each round, see `_timing.py`), medians and
+spreads over all edits; nothing is reused from an earlier run.
 
-Prints a Markdown table and writes benchmarks/results/edit_speed.json atomically.
+Part 1, random UNet (`--unet tiny`, the default; `--unet sd15` for SD 1.5 geometry at 512x512):
+  diffusers' `StableDiffusionInstructPix2PixPipeline` at its defaults (100 steps of the model's
+  scheduler, three guidance branches every step, fp32) vs editlab's `InstructPix2PixPipeline`
+  at its defaults (`EditExtras()`: 20 DPM++ 2M steps, all three branches for the first 80% of the
+  steps and the conditioned one after, `optimize_for_inference("auto")`), on the same random
+  components, the same images and instructions, guidance 7.5 / 1.5 on both sides. The weights are
+  random, so this is a **cost ratio only**: it says nothing about the quality of either side's
+  edits. The UNet evaluations per edit are counted on both sides (most of the ratio is 300 vs 52
+  of them). An SD 1.5-size edit at diffusers' defaults takes over an hour on a 2-core CPU, so
+  `--unet sd15` is for machines with a GPU or many cores.
+Part 2, toyworld (the same held-out cases for every side, the oracle's verdict and L1 to the
+  target beside the time):
+  - diffusers' pipeline loading the `toyworld-ip2p` diffusion model folder, its default 100 steps;
+  - editlab's `toyworld-ip2p` editor with its defaults (the same model, 20 steps, guidance cut-off);
+  - editlab's default `toyworld` editor (the one-step network, `editlab.pipelines.toyworld_editor`).
+  Both diffusion sides use the same guidance, the model's own defaults (text 2.0, image 1.0).
 
-    python benchmarks/edit_speed.py            # full (several minutes on 2 CPU cores)
-    python benchmarks/edit_speed.py --quick    # tiny UNet, 8 toyworld cases (smoke test)
-    python benchmarks/edit_speed.py --skip-unet --tune   # choose the default extras on the toyworld model
+    python benchmarks/edit_speed.py                 # tiny UNet (8 edits a side) + 24 toyworld cases
+    python benchmarks/edit_speed.py --quick         # 5 edits a side, 5 toyworld cases (smoke test)
+    python benchmarks/edit_speed.py --unet sd15 --repeats 5 --skip-toyworld   # on a GPU machine
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
-import resource
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _timing import Worker, finish, header, interleave, ratio, serve, summary, write_result  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "edit_speed.json"
-SD15_UNET = dict(sample_size=64, in_channels=8, out_channels=4, cross_attention_dim=768, attention_head_dim=8,
-                 layers_per_block=2, block_out_channels=(320, 640, 1280, 1280))
-TINY_UNET = dict(sample_size=32, in_channels=8, out_channels=4, cross_attention_dim=32, layers_per_block=2,
-                 block_out_channels=(32, 64), down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-                 up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"))
-DIFFUSERS_STEPS = 100
+GUIDANCE = (7.5, 1.5)  # diffusers' pipeline defaults, used on both sides of part 1
+WORDS = ["make", "the", "square", "red", "blue", "turn", "it", "into", "green", "yellow"]
 
 
-# ----------------------------------------------------------------------------- part 1: SD1.5-size UNet
+# ----------------------------------------------------------------------------- components
 
 
-def build_unet(config: str, quick: bool):
-    """The UNet as each configuration loads it: fp32 for diffusers; for editlab the dtype
-    `optimize_for_inference("auto")` picks, created directly in it (as `load_ip2p_pipeline` loads it)."""
+def random_components(unet: str) -> dict[str, Any]:
+    """The same random components in every process (fixed seeds)."""
+    if unet == "tiny":
+        from editlab.pipelines.tiny import tiny_ip2p_components
+
+        return tiny_ip2p_components(seed=0)
     import torch
-    from accelerate import init_empty_weights
-    from diffusers import UNet2DConditionModel
+    from diffusers import AutoencoderKL, EulerAncestralDiscreteScheduler, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
 
-    from editlab.pipelines.instruct_pix2pix import _choose_unet_dtype
+    from editlab.pipelines.tiny import tiny_tokenizer
 
-    arch = TINY_UNET if quick else SD15_UNET
-    with init_empty_weights():  # the same decision as optimize_for_inference("auto"), before any weight exists
-        chosen = _choose_unet_dtype("auto", torch.device("cpu"), UNet2DConditionModel(**arch))
-    fast_bf16 = config == "editlab" and chosen == torch.bfloat16
-    dtype = torch.bfloat16 if fast_bf16 else torch.float32
+    tokenizer = tiny_tokenizer(max_length=77)
     torch.manual_seed(0)
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)
-    try:
-        unet = UNet2DConditionModel(**arch).eval()
-    finally:
-        torch.set_default_dtype(previous)
-    if fast_bf16:
-        unet = unet.to(memory_format=torch.channels_last)
-    return unet, dtype, fast_bf16
+    unet_model = UNet2DConditionModel(sample_size=64, in_channels=8, out_channels=4, cross_attention_dim=768,
+                                      attention_head_dim=8, layers_per_block=2,
+                                      block_out_channels=(320, 640, 1280, 1280))
+    torch.manual_seed(1)
+    vae = AutoencoderKL(block_out_channels=(128, 256, 512, 512), layers_per_block=2, latent_channels=4,
+                        down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
+                        sample_size=512)
+    torch.manual_seed(2)
+    text_encoder = CLIPTextModel(CLIPTextConfig(vocab_size=len(tokenizer), hidden_size=768, intermediate_size=3072,
+                                                num_hidden_layers=12, num_attention_heads=12,
+                                                max_position_embeddings=77, bos_token_id=0, eos_token_id=1,
+                                                pad_token_id=2))
+    scheduler = EulerAncestralDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                                                num_train_timesteps=1000)
+    return {"unet": unet_model.eval(), "vae": vae.eval(), "text_encoder": text_encoder.eval(), "tokenizer": tokenizer,
+            "scheduler": scheduler}
 
 
-def unet_call(unet, dtype, channels_last: bool, batch: int, quick: bool):
-    import torch
+def round_inputs(index: int, side: int):
+    """Round `index`'s image and instruction: different every round (no cache hit across rounds),
+    the same for every side."""
+    import numpy as np
+    from PIL import Image
 
-    arch = TINY_UNET if quick else SD15_UNET
-    side = arch["sample_size"]
-    sample = torch.randn(batch, 8, side, side).to(dtype)
-    if channels_last:
-        sample = sample.contiguous(memory_format=torch.channels_last)
-    text = torch.randn(batch, 77, arch["cross_attention_dim"]).to(dtype)
-
-    def call() -> float:
-        start = time.perf_counter()
-        with torch.no_grad():
-            unet(sample, 500, encoder_hidden_states=text)
-        return time.perf_counter() - start
-
-    return call
+    rng = np.random.default_rng(1000 + index)
+    small = rng.integers(0, 256, (max(side // 16, 2), max(side // 16, 2), 3), dtype=np.uint8)
+    image = Image.fromarray(small).resize((side, side), Image.BICUBIC)
+    words = [WORDS[i] for i in rng.integers(0, len(WORDS), 5)]
+    return image, " ".join(words)
 
 
-def child_memory(config: str, quick: bool) -> dict[str, Any]:
-    """Peak RSS of one configuration on its own: build its UNet, run its largest call (batch 3)."""
+class UNetCounter:
+    """Counts UNet forward calls and the samples they evaluate (a batch-3 call = 3 evaluations)."""
+
+    def __init__(self, unet):
+        self.calls = self.evaluations = 0
+        unet.register_forward_pre_hook(self._hook)
+
+    def _hook(self, _module, args):
+        self.calls += 1
+        self.evaluations += int(args[0].shape[0])
+
+    def take(self) -> dict[str, int]:
+        out = {"unet_calls": self.calls, "unet_evaluations": self.evaluations}
+        self.calls = self.evaluations = 0
+        return out
+
+
+# ----------------------------------------------------------------------------- part 1 workers
+
+
+def unet_worker(side: str, unet: str) -> int:
     import torch
 
     torch.set_num_threads(os.cpu_count() or 1)
-    unet, dtype, channels_last = build_unet(config, quick)
-    unet_call(unet, dtype, channels_last, 3, quick)()
-    return {"config": config, "dtype": str(dtype).replace("torch.", ""), "channels_last": channels_last,
-            "parameters_m": round(sum(p.numel() for p in unet.parameters()) / 1e6, 1),
-            "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2, 3)}
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    components = random_components(unet)
+    if side == "diffusers":
+        from diffusers import StableDiffusionInstructPix2PixPipeline
 
+        pipe = StableDiffusionInstructPix2PixPipeline(**components, safety_checker=None, feature_extractor=None,
+                                                      requires_safety_checker=False).to(device)
+        runtime: dict[str, Any] = {"unet_dtype": "float32", "channels_last": False, "steps": 100,
+                                   "scheduler": type(pipe.scheduler).__name__}
+    else:
+        from editlab.pipelines.instruct_pix2pix import InstructPix2PixPipeline
 
-def child_timing(quick: bool, repeats: int) -> dict[str, Any]:
-    """Both configurations in one process, calls interleaved, so that load from other processes on
-    the machine falls on both alike; each number is the median of `repeats` calls after a warm-up."""
-    import statistics
-
-    import torch
-
-    torch.set_num_threads(os.cpu_count() or 1)
-    calls = {}
-    for config, batches in (("diffusers", (3,)), ("editlab", (3, 1))):
-        unet, dtype, channels_last = build_unet(config, quick)
-        for batch in batches:
-            calls[(config, batch)] = unet_call(unet, dtype, channels_last, batch, quick)
-    for call in calls.values():
-        call()  # warm-up: oneDNN picks and caches its kernels
-    samples: dict[tuple[str, int], list[float]] = {key: [] for key in calls}
-    for _ in range(repeats):
-        for key, call in calls.items():
-            samples[key].append(call())
-    return {f"{config}:{batch}": {"median": statistics.median(values), "all": values}
-            for (config, batch), values in samples.items()}
-
-
-def run_child(args: list[str]) -> dict[str, Any]:
-    env = {**os.environ, "OMP_NUM_THREADS": str(os.cpu_count() or 1)}
-    done = subprocess.run([sys.executable, __file__, *args], env=env, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise SystemExit(f"child {args} failed:\n{done.stderr[-2000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-def editlab_schedule() -> dict[str, Any]:
-    """Branches per step under editlab's default extras, from the pipeline's own code."""
-    from editlab.pipelines.instruct_pix2pix import EditExtras, InstructPix2PixPipeline
-
-    extras = EditExtras()
-    steps = extras.default_steps
-    modes = [InstructPix2PixPipeline.guidance_branches(i, steps, 7.5, 1.5, extras) for i in range(steps)]
-    return {"steps": steps, "scheduler": extras.scheduler, "guidance_cutoff": extras.guidance_cutoff,
-            "calls": {"3": modes.count("full"), "2": modes.count("text"), "1": modes.count("cond")}}
-
-
-def run_unet_part(quick: bool, repeats: int) -> dict[str, Any]:
-    flag = ["--quick"] if quick else []
-    memory = {config: run_child(["--child", f"memory:{config}", *flag]) for config in ("diffusers", "editlab")}
-    timing = run_child(["--child", "timing", "--repeats", str(repeats), *flag])
-    schedule = editlab_schedule()
-    ref_call = timing["diffusers:3"]["median"]
-    ours_call = {"3": timing["editlab:3"]["median"], "1": timing["editlab:1"]["median"]}
-    ref_edit = DIFFUSERS_STEPS * ref_call
-    ours_edit = schedule["calls"]["3"] * ours_call["3"] + schedule["calls"]["1"] * ours_call["1"]
-    return {
-        "model": "tiny UNet (smoke test)" if quick else "SD1.5-size UNet, random weights, 8 input channels",
-        "resolution": 64 if quick else 512,
-        "diffusers_default": {**memory["diffusers"], "steps": DIFFUSERS_STEPS, "unet_calls": {"3": DIFFUSERS_STEPS},
-                              "seconds_per_unet_call": {"3": ref_call}, "seconds_per_edit": round(ref_edit, 3)},
-        "editlab_default": {**memory["editlab"], **schedule, "seconds_per_unet_call": ours_call,
-                            "seconds_per_edit": round(ours_edit, 3)},
-        "speedup": round(ref_edit / ours_edit, 2),
-        "unet_evaluations": {"diffusers": 3 * DIFFUSERS_STEPS,
-                             "editlab": 3 * schedule["calls"]["3"] + schedule["calls"]["1"]},
-        "timing_samples": timing,
-        "rss_target_gb": 6.0,
-        "method": "seconds_per_edit = sum over the schedule of the median seconds per UNet call "
-                  f"({repeats} interleaved calls per configuration after a warm-up, one process); "
-                  "denoising loop only; peak RSS from one process per configuration (build + one batch-3 call)",
-    }
-
-
-# ----------------------------------------------------------------------------- part 2: toyworld model
-
-
-def run_toyworld_part(cases: int) -> dict[str, Any]:
-    from editlab.pipelines.resolve import TOYWORLD_IP2P_MODEL_DIR as TOYWORLD_MODEL_DIR
-
-    if not (TOYWORLD_MODEL_DIR / "model_index.json").is_file():
-        return {"skipped": f"the toyworld model is not shipped yet ({TOYWORLD_MODEL_DIR}); train it, then rerun"}
-    try:
-        from editlab import toyworld
-
-        oracle = toyworld.Oracle()
-    except (ImportError, AttributeError) as exc:
-        return {"skipped": f"the toyworld oracle is not available yet ({exc})"}
-    import torch
-    from diffusers import StableDiffusionInstructPix2PixPipeline
-
-    from editlab.editors import get_editor
-    from editlab.types import EditRequest
-
-    pipe = StableDiffusionInstructPix2PixPipeline.from_pretrained(TOYWORLD_MODEL_DIR, safety_checker=None,
-                                                                  requires_safety_checker=False,
-                                                                  torch_dtype=torch.float32)
+        pipe = InstructPix2PixPipeline(**components).to(device)
+        runtime = {**pipe.optimize_for_inference("auto"), "steps": pipe.extras.default_steps,
+                   "scheduler": pipe.extras.scheduler, "guidance_cutoff": pipe.extras.guidance_cutoff}
     pipe.set_progress_bar_config(disable=True)
-    side = int(pipe.unet.config.sample_size) * pipe.vae_scale_factor
-    examples = list(toyworld.generate_examples(cases, seed=0, split="heldout", width=side, height=side))
-    editor = get_editor("toyworld")
+    counter = UNetCounter(pipe.unet)
+    side_px = int(pipe.unet.config.sample_size) * pipe.vae_scale_factor
 
-    def diffusers_edit(example, seed):
-        generator = torch.Generator().manual_seed(seed)
-        return pipe(example.instruction, image=example.source, generator=generator).images[0]
+    def edit(index: int) -> dict[str, Any]:
+        image, prompt = round_inputs(index, side_px)
+        generator = torch.Generator().manual_seed(index)
+        if device == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        # no num_inference_steps: each side at its own default step count
+        out = pipe(prompt, image=image, guidance_scale=GUIDANCE[0], image_guidance_scale=GUIDANCE[1],
+                   generator=generator).images[0]
+        if device == "cuda":
+            torch.cuda.synchronize()
+        seconds = time.perf_counter() - start
+        return {"seconds": seconds, "size": list(out.size), **counter.take()}
 
-    def editlab_edit(example, seed):
-        return editor.edit(EditRequest(example.source, example.instruction, seed=seed))
+    def describe() -> dict[str, Any]:
+        return {**runtime, "device": device, "image_size": side_px,
+                "unet_parameters_m": round(sum(p.numel() for p in pipe.unet.parameters()) / 1e6, 2)}
 
-    results = {}
-    for name, fn in (("diffusers_default", diffusers_edit), ("editlab_default", editlab_edit)):
-        fn(examples[0], 0)  # warm-up
-        start, successes = time.perf_counter(), 0
-        for i, example in enumerate(examples):
-            output = fn(example, i)
-            successes += bool(oracle.score(example, output).success)
-        results[name] = {"seconds_per_edit": round((time.perf_counter() - start) / len(examples), 4),
-                         "oracle_success": round(successes / len(examples), 4)}
-    results["speedup"] = round(results["diffusers_default"]["seconds_per_edit"]
-                               / results["editlab_default"]["seconds_per_edit"], 2)
-    results["success_delta_points"] = round(100 * (results["editlab_default"]["oracle_success"]
-                                                   - results["diffusers_default"]["oracle_success"]), 2)
-    results["cases"] = len(examples)
-    results["editor"] = editor.describe()
-    return results
+    return serve({"edit": edit, "describe": describe})
 
 
-def run_toyworld_tuning(cases: int) -> dict[str, Any]:
-    """Oracle success and seconds per edit over solver x steps x guidance cutoff on the toyworld
-    model: the measurement editlab's default extras are chosen from (`--tune`)."""
-    from editlab.pipelines.resolve import TOYWORLD_IP2P_MODEL_DIR as TOYWORLD_MODEL_DIR
+def run_unet_part(unet: str, repeats: int, log) -> dict[str, Any]:
+    script = Path(__file__).resolve()
+    env = {"OMP_NUM_THREADS": str(os.cpu_count() or 1)}
+    with Worker("unet:diffusers", script, ["--unet", unet], env) as ref, \
+            Worker("unet:editlab", script, ["--unet", unet], env) as ours:
+        sides = {"diffusers": ref, "editlab": ours}
+        for worker in sides.values():
+            worker.request("edit", index=-1)  # warm-up: kernels chosen, allocator grown
+        replies = interleave({name: (lambda i, w=w: w.request("edit", index=i)) for name, w in sides.items()},
+                             repeats, log=log)
+        described = {name: {**w.request("describe"), **w.request("memory")} for name, w in sides.items()}
+    out: dict[str, Any] = {
+        "model": {"tiny": "diffusers' test-size UNet (block_out_channels 32, 64), random weights",
+                  "sd15": "SD 1.5-size UNet, VAE and 12-layer text encoder, random weights"}[unet],
+        "what_it_measures": "cost ratio only: the weights are random, so neither side's edits have a quality",
+        "guidance": {"guidance_scale": GUIDANCE[0], "image_guidance_scale": GUIDANCE[1], "same_on_both_sides": True},
+        "edits_per_side": repeats,
+    }
+    for name in sides:
+        seconds = summary([r["seconds"] for r in replies[name]])
+        out[name] = {**described[name], "seconds_per_edit": seconds,
+                     "unet_calls_per_edit": replies[name][0]["unet_calls"],
+                     "unet_evaluations_per_edit": replies[name][0]["unet_evaluations"]}
+    out["speedup"] = ratio(out["diffusers"]["seconds_per_edit"], out["editlab"]["seconds_per_edit"])
+    out["unet_evaluations_ratio"] = round(out["diffusers"]["unet_evaluations_per_edit"]
+                                          / out["editlab"]["unet_evaluations_per_edit"], 2)
+    return out
 
-    if not (TOYWORLD_MODEL_DIR / "model_index.json").is_file():
-        return {"skipped": f"the toyworld model is not shipped yet ({TOYWORLD_MODEL_DIR})"}
+
+# ----------------------------------------------------------------------------- part 2 workers
+
+TOY_SIDES = ("diffusers-ip2p", "editlab-ip2p", "editlab-editor")
+
+
+def toyworld_cases(n: int):
+    from editlab import toyworld
+
+    return list(toyworld.generate_examples(n, seed=0, split="heldout"))
+
+
+def toyworld_worker(side: str, cases: int) -> int:
+    import numpy as np
+    import torch
+
     from editlab import toyworld
     from editlab.editors import get_editor
+    from editlab.pipelines.resolve import TOYWORLD_IP2P_MODEL_DIR
     from editlab.types import EditRequest
 
+    torch.set_num_threads(os.cpu_count() or 1)
+    examples = toyworld_cases(cases)
+    warmup = next(iter(toyworld.generate_examples(1, seed=99, split="heldout")))
     oracle = toyworld.Oracle()
-    editor = get_editor("toyworld")
-    side = int(editor.pipeline.unet.config.sample_size) * editor.pipeline.vae_scale_factor
-    examples = list(toyworld.generate_examples(cases, seed=1, split="test", width=side, height=side))
-    rows = []
-    for scheduler in ("dpm++2m", "unipc", "euler-ancestral"):
-        for steps in (10, 20, 30):
-            for cutoff in (0.6, 0.8, 1.0):
-                params = {"scheduler": scheduler, "num_inference_steps": steps, "guidance_cutoff": cutoff}
-                start, successes = time.perf_counter(), 0
-                for i, example in enumerate(examples):
-                    output = editor.edit(EditRequest(example.source, example.instruction, seed=i, params=params))
-                    successes += bool(oracle.score(example, output).success)
-                rows.append({**params, "oracle_success": round(successes / len(examples), 4),
-                             "seconds_per_edit": round((time.perf_counter() - start) / len(examples), 4)})
-                print(json.dumps(rows[-1]), flush=True)
-    return {"cases": len(examples), "split": "test", "rows": rows}
+    ip2p_editor = get_editor("toyworld-ip2p")
+    defaults = ip2p_editor.describe()["defaults"]  # the model's own guidance, used by both diffusion sides
+    guidance = (float(defaults["guidance_scale"]), float(defaults["image_guidance_scale"]))
+    if side == "diffusers-ip2p":
+        from diffusers import StableDiffusionInstructPix2PixPipeline
+
+        pipe = StableDiffusionInstructPix2PixPipeline.from_pretrained(
+            TOYWORLD_IP2P_MODEL_DIR, safety_checker=None, requires_safety_checker=False, dtype=torch.float32)
+        pipe.set_progress_bar_config(disable=True)
+        del ip2p_editor
+        info = {"runs": "diffusers StableDiffusionInstructPix2PixPipeline.from_pretrained(toyworld-ip2p folder)",
+                "steps": 100, "scheduler": type(pipe.scheduler).__name__, "guidance_scale": guidance[0],
+                "image_guidance_scale": guidance[1]}
+
+        def run(example, seed):
+            generator = torch.Generator().manual_seed(seed)
+            return pipe(example.instruction, image=example.source, guidance_scale=guidance[0],
+                        image_guidance_scale=guidance[1], generator=generator).images[0]
+    else:
+        editor = ip2p_editor if side == "editlab-ip2p" else get_editor("toyworld")
+        described = editor.describe()
+        info = {"runs": f"editlab get_editor({'toyworld-ip2p' if side == 'editlab-ip2p' else 'toyworld'!r}) defaults",
+                "defaults": described.get("defaults"), "extras": described.get("extras"),
+                "backend": described.get("backend")}
+
+        def run(example, seed):
+            return editor.edit(EditRequest(example.source, example.instruction, seed=seed))
+
+    def case(index: int) -> dict[str, Any]:
+        example = examples[index]
+        start = time.perf_counter()
+        output = run(example, index)
+        seconds = time.perf_counter() - start
+        score = oracle.score(example, output)
+        a = np.asarray(output.convert("RGB").resize(example.target.size), np.float32) / 255
+        b = np.asarray(example.target.convert("RGB"), np.float32) / 255
+        return {"seconds": seconds, "success": bool(score.success), "l1": float(np.abs(a - b).mean()),
+                "task": example.task}
+
+    run(warmup, 0)  # warm-up outside the timed cases
+    return serve({"case": case, "describe": lambda: info})
+
+
+def run_toyworld_part(cases: int, log) -> dict[str, Any]:
+    from editlab.pipelines.resolve import TOYWORLD_IP2P_MODEL_DIR, TOYWORLD_MODEL_DIR
+
+    for folder in (TOYWORLD_IP2P_MODEL_DIR, TOYWORLD_MODEL_DIR):
+        if not (folder / "model_index.json").is_file():
+            return {"skipped": f"{folder} is missing; train it, then rerun"}
+    script = Path(__file__).resolve()
+    env = {"OMP_NUM_THREADS": str(os.cpu_count() or 1)}
+    workers = {name: Worker(f"toyworld:{name}", script, ["--cases", str(cases)], env) for name in TOY_SIDES}
+    try:
+        replies = interleave({name: (lambda i, w=w: w.request("case", index=i)) for name, w in workers.items()},
+                             cases, log=log)
+        described = {name: {**w.request("describe"), **w.request("memory")} for name, w in workers.items()}
+    finally:
+        for worker in workers.values():
+            worker.close()
+    out: dict[str, Any] = {"cases": cases, "split": "heldout", "seed": 0,
+                           "guidance": "both diffusion sides at the toyworld-ip2p model's own defaults "
+                                       "(text 2.0, image 1.0); the one-step editor has no guidance"}
+    for name in TOY_SIDES:
+        rows = replies[name]
+        out[name] = {**described[name], "seconds_per_edit": summary([r["seconds"] for r in rows]),
+                     "oracle_success": round(sum(r["success"] for r in rows) / len(rows), 4),
+                     "l1_to_target": round(sum(r["l1"] for r in rows) / len(rows), 4)}
+    ref = out["diffusers-ip2p"]["seconds_per_edit"]
+    out["speedup_vs_diffusers"] = {name: ratio(ref, out[name]["seconds_per_edit"]) for name in TOY_SIDES[1:]}
+    return out
 
 
 # ----------------------------------------------------------------------------- report
 
 
 def markdown(result: dict[str, Any]) -> str:
-    unet = result.get("unet")
     lines = []
+    unet = result.get("unet")
     if unet:
-        ref, ours = unet["diffusers_default"], unet["editlab_default"]
-        lines += [
-            f"### {unet['model']} at {unet['resolution']}x{unet['resolution']}",
-            "",
-            "| configuration | dtype | steps | UNet evals | s / UNet call (batch 3) | s / edit (denoising) | peak RSS GB |",
-            "|---|---|---|---|---|---|---|",
-            f"| diffusers default | {ref['dtype']} | {ref['steps']} | {unet['unet_evaluations']['diffusers']} | "
-            f"{ref['seconds_per_unet_call']['3']:.3f} | {ref['seconds_per_edit']:.2f} | {ref['peak_rss_gb']:.2f} |",
-            f"| editlab default | {ours['dtype']}{' + channels-last' if ours['channels_last'] else ''} | "
-            f"{ours['steps']} ({ours['scheduler']}) | {unet['unet_evaluations']['editlab']} | "
-            f"{ours['seconds_per_unet_call']['3']:.3f} | {ours['seconds_per_edit']:.2f} | {ours['peak_rss_gb']:.2f} |",
-            "",
-            f"speed-up **{unet['speedup']}x** (target >= 5x); editlab peak RSS {ours['peak_rss_gb']:.2f} GB "
-            f"(target <= {unet['rss_target_gb']} GB)",
-            "",
-        ]
-    toy = result.get("toyworld", {})
-    if "skipped" in toy:
-        lines += ["### toyworld model", "", f"skipped: {toy['skipped']}", ""]
+        lines += [f"### {unet['model']}, {unet['editlab']['image_size']} px, {unet['edits_per_side']} edits a side "
+                  "(cost ratio only)", "",
+                  "| side | steps | UNet evals / edit | dtype | s / edit (median, min-max) | peak RSS MB |",
+                  "|---|---|---|---|---|---|"]
+        for name in ("diffusers", "editlab"):
+            row, s = unet[name], unet[name]["seconds_per_edit"]
+            lines.append(f"| {name} | {row['steps']} ({row['scheduler']}) | {row['unet_evaluations_per_edit']} | "
+                         f"{row['unet_dtype']} | {s['median']:.3f} ({s['min']:.3f}-{s['max']:.3f}) | "
+                         f"{row['peak_rss_mb']:.0f} |")
+        sp = unet["speedup"]
+        lines += ["", f"editlab {sp['median']}x less time per edit (range {sp['low']}-{sp['high']}x); "
+                      f"{unet['unet_evaluations_ratio']}x fewer UNet evaluations", ""]
+    toy = result.get("toyworld")
+    if toy and "skipped" in toy:
+        lines += ["### toyworld", "", f"skipped: {toy['skipped']}", ""]
     elif toy:
-        lines += [
-            f"### toyworld model, {toy['cases']} held-out cases",
-            "",
-            "| configuration | s / edit | oracle success |",
-            "|---|---|---|",
-            f"| diffusers default | {toy['diffusers_default']['seconds_per_edit']:.3f} | "
-            f"{toy['diffusers_default']['oracle_success']:.3f} |",
-            f"| editlab default | {toy['editlab_default']['seconds_per_edit']:.3f} | "
-            f"{toy['editlab_default']['oracle_success']:.3f} |",
-            "",
-            f"speed-up **{toy['speedup']}x**, success change {toy['success_delta_points']:+.1f} points "
-            "(target: >= 5x, within 1 point)",
-            "",
-        ]
+        lines += [f"### toyworld, {toy['cases']} held-out cases, same cases every side", "",
+                  "| side | s / edit (median, min-max) | oracle success | L1 to target | speed-up |",
+                  "|---|---|---|---|---|"]
+        for name in TOY_SIDES:
+            row, s = toy[name], toy[name]["seconds_per_edit"]
+            speed = toy["speedup_vs_diffusers"].get(name, {"median": 1.0})["median"]
+            lines.append(f"| {name} | {s['median']:.4f} ({s['min']:.4f}-{s['max']:.4f}) | {row['oracle_success']:.3f} | "
+                         f"{row['l1_to_target']:.4f} | {speed}x |")
+        lines += ["", toy["guidance"], ""]
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="tiny UNet, 8 toyworld cases (smoke test)")
-    parser.add_argument("--out", type=Path, default=RESULTS)
-    parser.add_argument("--repeats", type=int, default=None, help="timed UNet calls per configuration (default 3; 5 quick)")
-    parser.add_argument("--cases", type=int, default=None, help="toyworld cases (default 100; 8 quick)")
+    parser.add_argument("--quick", action="store_true", help="5 edits a side, 5 toyworld cases (smoke test)")
+    parser.add_argument("--unet", choices=("tiny", "sd15"), default="tiny")
+    parser.add_argument("--repeats", type=int, default=None, help="edits per side in part 1 (default 8; quick 5)")
+    parser.add_argument("--cases", type=int, default=None, help="toyworld cases (default 24; quick 5)")
     parser.add_argument("--skip-unet", action="store_true")
     parser.add_argument("--skip-toyworld", action="store_true")
-    parser.add_argument("--tune", action="store_true",
-                        help="also grid solver x steps x guidance cutoff on the toyworld model (test split)")
-    parser.add_argument("--child", choices=("memory:diffusers", "memory:editlab", "timing"), help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    repeats = args.repeats or (5 if args.quick else 3)
-    if args.child == "timing":
-        print(json.dumps(child_timing(args.quick, repeats)))
-        return 0
-    if args.child:
-        print(json.dumps(child_memory(args.child.split(":")[1], args.quick)))
-        return 0
+    repeats = args.repeats or (5 if args.quick else 8)
+    cases = args.cases or (5 if args.quick else 24)
+    if repeats < 5 or cases < 5:
+        parser.error("--repeats and --cases must be at least 5")
+    if args.worker:
+        part, side = args.worker.split(":", 1)
+        return unet_worker(side, args.unet) if part == "unet" else toyworld_worker(side, cases)
 
-    import diffusers
-    import torch
+    def log(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
 
-    from editlab import __version__
-    from editlab.io import write_json
-
-    result: dict[str, Any] = {
-        "benchmark": "edit_speed",
-        "quick": args.quick,
-        "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(), "processor": platform.processor()},
-        "versions": {"editlab": __version__, "torch": torch.__version__, "diffusers": diffusers.__version__,
-                     "python": platform.python_version()},
-        "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
-    }
+    result = header("edit_speed", argv, args.quick)
     if not args.skip_unet:
-        result["unet"] = run_unet_part(args.quick, repeats)
-    elif Path(args.out).is_file():
-        # keep the (slow) SD1.5-size part of an earlier full run, marked as such
-        earlier = json.loads(Path(args.out).read_text())
-        if "unet" in earlier:
-            result["unet"] = {**earlier["unet"], "from_earlier_run": earlier.get("started")}
+        result["unet"] = run_unet_part(args.unet, repeats, log)
     if not args.skip_toyworld:
-        result["toyworld"] = run_toyworld_part(args.cases or (8 if args.quick else 100))
-    if args.tune:
-        result["toyworld_tuning"] = run_toyworld_tuning(args.cases or (8 if args.quick else 50))
+        result["toyworld"] = run_toyworld_part(cases, log)
+    finish(result)
     print(markdown(result))
-    write_json(args.out, result)
-    print(f"wrote {args.out}")
+    write_result(args.out, result)
     return 0
 
 
