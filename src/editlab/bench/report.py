@@ -1,21 +1,29 @@
-"""report.html: a self-contained page per run: score tables, per-task image grids, and the IP2P
-trade-off plot (CLIP image similarity vs CLIP directional similarity across image-guidance scales)
-drawn as inline SVG when a sweep was run. Images are small base64 JPEG thumbnails."""
+"""report.html: a self-contained page per run that explains its numbers.
+
+The model as the user named it, the split (with a warning when it cannot stand beside the
+paper's numbers), the settings and options as tables, one score table per result table with
+errors and failed edits counted apart, every error and missing output listed, and per-task image
+grids whose rows show the mask when one was given, the settings used and the oracle's or judge's
+reason. With a sweep, the IP2P trade-off plot (CLIP image similarity vs CLIP directional
+similarity across image-guidance scales) as inline SVG. Images are small base64 JPEG thumbnails."""
 
 from __future__ import annotations
 
 import base64
 import html
 import io
+import json
 from pathlib import Path
 from typing import Any
 
 from PIL import Image
 
+from editlab.bench.results import title
 from editlab.bench.suites import BenchSample
 from editlab.io import load_image, write_text
 
 ROWS_PER_TASK = 8
+MAX_FAILURES = 50
 THUMB = 160
 
 
@@ -36,18 +44,66 @@ def _fmt(value: Any) -> str:
     return "-" if value is None else (f"{value:.4f}" if isinstance(value, float) else html.escape(str(value)))
 
 
-def score_table(results: dict[str, Any]) -> str:
-    keys = list(results["overall"]["scores"])
-    head = "".join(f"<th>{html.escape(k)}</th>" for k in ["task", "n", *keys, "failures"])
+def _count(value: Any) -> str:
+    return "-" if value is None else html.escape(str(value))
+
+
+def score_table(table: dict[str, Any], keys: list[str]) -> str:
+    head = "".join(f"<th>{html.escape(k)}</th>" for k in ["task", "n", *keys, "errors", "failed edits"])
     rows = [
-        "<tr>" + "".join(f"<td>{_fmt(v)}</td>" for v in [task, s["n"], *(s["scores"].get(k) for k in keys), s["failures"]]) + "</tr>"
-        for task, s in results["tasks"].items()
+        "<tr>" + "".join(f"<td>{_fmt(v)}</td>" for v in [task, s["n"], *(s["scores"].get(k) for k in keys)])
+        + f"<td>{_count(s.get('errors'))}</td><td>{_count(s.get('failed_edits'))}</td></tr>"
+        for task, s in table["tasks"].items()
     ]
-    overall = results["overall"]
+    overall = table["overall"]
     rows.append("<tr class='overall'>" + "".join(
         f"<td>{_fmt(v)}</td>" for v in [f"overall ({overall['aggregate']})", overall["n"],
-                                         *(overall["scores"].get(k) for k in keys), overall["failures"]]) + "</tr>")
-    return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
+                                         *(overall["scores"].get(k) for k in keys)])
+        + f"<td>{_count(overall.get('errors'))}</td><td>{_count(overall.get('failed_edits'))}</td></tr>")
+    missing = f"<p class='fail'>{overall['missing']} output(s) missing, not scored.</p>" if overall.get("missing") else ""
+    return f"<table><tr>{head}</tr>{''.join(rows)}</table>{missing}"
+
+
+def score_tables(results: dict[str, Any]) -> str:
+    tables = results.get("tables") or {"": {"tasks": results["tasks"], "overall": results["overall"], "about": ""}}
+    keys = list(results["overall"]["scores"])
+    for table in tables.values():
+        keys += [k for k in table["overall"]["scores"] if k not in keys]
+    parts = []
+    for name, table in tables.items():
+        if len(tables) > 1:
+            parts.append(f"<h3>{html.escape(name)}</h3>" + (f"<p>{html.escape(table['about'])}</p>" if table.get("about") else ""))
+        parts.append(score_table(table, keys))
+    return "<h2>Scores</h2>" + "".join(parts) + (
+        "<p>errors: no score for a reason outside the model's edit (editor crash, unparseable judge answer); "
+        "failed edits: scored edits that fail the benchmark's success criterion (- when it has none).</p>")
+
+
+def key_value_table(title: str, values: dict[str, Any]) -> str:
+    if not values:
+        return ""
+    rows = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(_plain(v))}</td></tr>" for k, v in values.items())
+    return f"<h2>{html.escape(title)}</h2><table class='kv'>{rows}</table>"
+
+
+def _plain(value: Any) -> str:
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False, default=str)
+    return "-" if value is None else str(value)
+
+
+def failure_list(results: dict[str, Any]) -> str:
+    failures = results["failures"]
+    if not failures["count"]:
+        return ""
+    rows = "".join(f"<tr><td>{html.escape(f['sample'])}</td><td>{html.escape(f.get('variant') or '')}</td>"
+                   f"<td>{html.escape(f['stage'])}</td><td>{html.escape(f['error'])}</td></tr>"
+                   for f in failures["samples"][:MAX_FAILURES])
+    more = f"<p>... and {failures['count'] - MAX_FAILURES} more in samples.jsonl.</p>" if failures["count"] > MAX_FAILURES else ""
+    stages = ", ".join(f"{html.escape(stage)}: {n}" for stage, n in failures["by_stage"].items())
+    return (f"<h2>Errors and missing outputs</h2><p class='fail'>{failures['count']} ({stages}), counted and never "
+            f"replaced by a score.</p><table><tr><th>sample</th><th>variant</th><th>stage</th><th>error</th></tr>"
+            f"{rows}</table>{more}")
 
 
 def tradeoff_svg(sweep: list[dict[str, Any]] | None, x_key: str = "clip_dir", y_key: str = "clip_i") -> str:
@@ -92,6 +148,7 @@ def tradeoff_svg(sweep: list[dict[str, Any]] | None, x_key: str = "clip_dir", y_
 
 def task_grids(records: list[dict[str, Any]], samples: list[BenchSample], out: Path) -> str:
     by_id = {s.id: s for s in samples}
+    with_mask = any(s.edit_mask is not None for s in samples)
     sections: dict[str, list[str]] = {}
     for record in records:
         if not record["scored"] or record["variant"] != records[0]["variant"]:
@@ -104,36 +161,52 @@ def task_grids(records: list[dict[str, Any]], samples: list[BenchSample], out: P
         scores = "<br>".join(f"{html.escape(k)}: {_fmt(v)}" for k, v in record["scores"].items())
         failures = "<br>".join(f"<span class='fail'>{html.escape(f['stage'])}: {html.escape(f['error'])}</span>"
                                for f in record["failures"])
-        rows.append(f"<tr><td>{thumbnail(sample.example.source)}</td><td>{thumbnail(output)}</td>"
+        reason = f"<br><span class='reason'>why: {html.escape(record['reason'])}</span>" if record.get("reason") else ""
+        settings = ", ".join(f"{html.escape(str(k))}={html.escape(str(v))}" for k, v in (record.get("settings") or {}).items())
+        tables = f"<br>tables: {html.escape(', '.join(record.get('tables') or []))}" if record.get("tables") else ""
+        mask = f"<td>{thumbnail(sample.edit_mask)}</td>" if with_mask else ""
+        rows.append(f"<tr><td>{thumbnail(sample.example.source)}</td>{mask}<td>{thumbnail(output)}</td>"
                     f"<td>{thumbnail(sample.example.target)}</td><td><b>{html.escape(record['id'])}</b><br>"
-                    f"<i>{html.escape(record['instruction'])}</i><br>{scores}<br>{failures}</td></tr>")
+                    f"<i>{html.escape(record['instruction'])}</i><br>{scores}{reason}<br>"
+                    f"<span class='settings'>{settings}</span>{tables}<br>{failures}</td></tr>")
     parts = []
+    mask_head = "<th>mask given</th>" if with_mask else ""
     for task, rows in sections.items():
-        parts.append(f"<h3>{html.escape(task)}</h3><table class='grid'><tr><th>source</th><th>output</th>"
-                     f"<th>target</th><th>scores</th></tr>{''.join(rows)}</table>")
+        parts.append(f"<h3>{html.escape(task)}</h3><table class='grid'><tr><th>source</th>{mask_head}<th>output</th>"
+                     f"<th>target</th><th>scores, reason, settings</th></tr>{''.join(rows)}</table>")
     return "".join(parts)
 
 
 STYLE = """body{font-family:sans-serif;margin:2em;max-width:1100px} table{border-collapse:collapse;margin:1em 0}
 td,th{border:1px solid #ccc;padding:4px 8px;vertical-align:top;font-size:13px} tr.overall{font-weight:bold}
-.fail{color:#b00} .missing{width:80px;color:#999} .grid img{display:block}"""
+.fail{color:#b00} .missing{width:80px;color:#999} .grid img{display:block} .warn{background:#fee;padding:6px;border:1px solid #b00}
+.reason{color:#225} .settings{color:#666;font-size:11px} table.kv th{text-align:left;background:#f4f4f4}"""
 
 
 def write_report(results: dict[str, Any], records: list[dict[str, Any]], samples: list[BenchSample], out: Path) -> Path:
     bench = results["config"]["benchmark"]
-    editor = results["config"]["editor"]
-    failures = results["failures"]
+    config = results["config"]
+    split = results.get("split") or {}
+    editor = {key: value for key, value in config["editor"].items() if key != "defaults"}
+    settings = {**(config["editor"].get("defaults") or {}), **config.get("params", {}),
+                "seed": f"{config['seed']} (per sample: {results['seeds']['per_sample']})"}
     body = [
-        f"<h1>{html.escape(bench['name'])} v{bench['version']} - {html.escape(str(editor.get('editor')))}</h1>",
+        f"<h1>{html.escape(title(results))}</h1>",
+        f"<p class='warn'>{html.escape(split['note'])}</p>" if split.get("note") else "",
         f"<p>editlab {results['editlab_version']} (git {html.escape(str(results['git'].get('commit')))}), "
-        f"{results['created']}, {results['n_samples']} samples, {results['n_scored']} scored, "
-        f"options {html.escape(str(bench['options']))}.</p>",
-        f"<p class='fail'>{failures['count']} failure(s), counted and never replaced by a score.</p>" if failures["count"] else "",
-        score_table(results),
+        f"{results['created']}, {results['n_samples']} samples, {results['n_scored']} scored; "
+        f"split {html.escape(str(split.get('name')))} from {html.escape(str(split.get('source')))}.</p>",
+        score_tables(results),
+        failure_list(results),
+        key_value_table("Model", {"as given": config.get("editor_spec"), **editor}),
+        key_value_table("Settings", settings),
+        key_value_table("Benchmark options", bench["options"]),
+        key_value_table("References", results.get("references") or {}),
+        key_value_table("Notes", {str(i + 1): note for i, note in enumerate(config.get("notes") or [])}),
         tradeoff_svg(results.get("sweep")),
         "<h2>Samples</h2>",
         task_grids(records, samples, out),
     ]
-    page = f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(bench['name'])}</title>" \
+    page = f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title(results))}</title>" \
            f"<style>{STYLE}</style></head><body>{''.join(body)}</body></html>\n"
     return write_text(out / "report.html", page)

@@ -1,4 +1,4 @@
-"""`editlab judge`: score outputs that already exist (any model's, in the benchmark's naming)."""
+"""`editlab judge`: score outputs that already exist (any model's, in the benchmark's layout)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from pathlib import Path
 
 from editlab.cli.bench import add_scoring_arguments, list_everything, scoring_kwargs
 from editlab.cli.main import add_subcommand, set_thread_env
+from editlab.cli.params import add_output
 from editlab.errors import EditlabError
 
 
@@ -14,12 +15,14 @@ def register(subparsers) -> None:
         subparsers, "judge", "score existing outputs with a benchmark's metrics and judges (cached and resumable)",
         [
             "editlab judge --outputs runs/toy-identity --benchmark toyworld --metrics l1",
-            "editlab judge --outputs gedit_outputs/ --benchmark gedit --judge-backend "
+            "editlab judge --outputs save_dir/my-model --benchmark gedit --judge-backend "
             "openai:Qwen/Qwen2.5-VL-7B-Instruct@http://localhost:8000/v1",
         ],
     )
-    parser.add_argument("--outputs", help="folder of outputs in the benchmark's naming, or an `editlab bench` --out folder")
-    parser.add_argument("--out", help="where results go (default: <outputs>-judged next to the outputs folder)")
+    parser.add_argument("--outputs", help="folder of outputs in the benchmark's layout (docs/benchmarks.md), "
+                                          "or an `editlab bench` output folder")
+    add_output(parser, help="where results go (default: <outputs>-judged next to the outputs folder)")
+    parser.add_argument("--seed", type=int, default=0, help="base seed recorded with the run (default 0)")
     add_scoring_arguments(parser)
     parser.set_defaults(func=run)
 

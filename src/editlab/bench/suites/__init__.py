@@ -67,7 +67,7 @@ class Benchmark:
             "file_sha256": self.spec.sha256,
             "data": self.loader.data,
             "options": self.options,
-            "split": self.loader.split(),
+            "split": self.loader.split_info(),
             "tables": self.loader.tables(),
             "naming": self.spec.naming,
             "aggregate": self.spec.aggregate,

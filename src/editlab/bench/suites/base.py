@@ -161,7 +161,7 @@ class BenchmarkLoader:
         """
         return {self.spec.name: {"aggregate": self.spec.aggregate, "about": ""}}
 
-    def split(self) -> dict[str, Any]:
+    def split_info(self) -> dict[str, Any]:
         """Which split the samples come from: {name, source, comparable, note}.
 
         `comparable` is False when the numbers cannot stand beside the paper's (e.g. a dev split);

@@ -28,6 +28,14 @@ class EmuEditLoader(BenchmarkLoader):
         split = self.options["split"]
         return SWAPPED.get(split, split) if "generations" in str(self.data) else split
 
+    def split_info(self) -> dict:
+        split = self.options["split"]
+        swapped = self.split() != split
+        return {"name": split, "source": f"hub dataset {self.data}" + (f" (its '{self.split()}' split: the generations "
+                                                                       "dataset has its split names swapped)" if swapped else ""),
+                "comparable": split == "test", "note": None if split == "test" else
+                f"{split} split: not comparable with the paper's test numbers"}
+
     def excluded(self) -> set[str]:
         path = self.options.get("exclude_captions_file")
         if not path:

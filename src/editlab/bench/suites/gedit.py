@@ -29,7 +29,7 @@ class GEditLoader(BenchmarkLoader):
         return {f"{lang}/{subset}": {"aggregate": "tasks", "about": about[subset]}
                 for lang in self._languages() for subset in SUBSETS[self.options["subset"]]}
 
-    def split(self) -> dict[str, Any]:
+    def split_info(self) -> dict[str, Any]:
         return {"name": "test", "source": f"{self.data} (the hub calls GEdit-Bench's only split 'train'; it is the benchmark)",
                 "comparable": True, "note": None}
 

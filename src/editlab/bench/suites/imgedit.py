@@ -85,7 +85,7 @@ class ImgEditLoader(BenchmarkLoader):
     def tables(self) -> dict[str, dict[str, Any]]:
         return {TABLES[s][0]: {"aggregate": TABLES[s][3], "about": TABLES[s][4]} for s in self.suites()}
 
-    def split(self) -> dict[str, Any]:
+    def split_info(self) -> dict[str, Any]:
         return {"name": "test", "source": "ImgEdit-Bench release folder (Benchmark/)", "comparable": True, "note": None}
 
     def samples(self) -> Iterator[BenchSample]:

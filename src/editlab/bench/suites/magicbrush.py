@@ -70,7 +70,7 @@ class MagicBrushLoader(BenchmarkLoader):
                                      "about": about[setting] + (", the annotated mask given to the editor" if mode else "")}
                 for mode in self.mask_modes() for setting in self.settings()}
 
-    def split(self) -> dict:
+    def split_info(self) -> dict:
         if self._release() is not None:
             return {"name": "test", "source": "MagicBrush release folder (edit_sessions.json)", "comparable": True,
                     "note": None}
