@@ -21,4 +21,6 @@ def test_metrics_speed_quick_writes_results(tmp_path):
     result = json.loads(out.read_text())
     assert result["pairs"] == 16 and set(result["max_abs_difference"]) == {"l1", "clip_i", "dino"}
     assert max(result["max_abs_difference"].values()) <= 1e-5
-    assert result["pair_by_pair"]["pairs_per_second"] > 0 and result["editlab_batched"]["pairs_per_second"] > 0
+    for side in ("magicbrush_loop", "editlab_batched"):  # five timed passes a side, interleaved
+        assert result["sides"][side]["seconds_per_pass"]["n"] == 5 and result["sides"][side]["peak_rss_mb"] > 0
+    assert result["device_name"] and result["machine"]["cpu_model"] and result["command"].endswith("--device cpu")
