@@ -1,7 +1,8 @@
 """The server's one model and its session folders, shared by the API, the OpenAI endpoint and the app.
 
 `Engine` checks every client input the way the command line does (then some: byte, pixel and
-length limits), runs edits one slot at a time through `JobQueue`, and keeps sessions in
+length limits), runs edits one slot at a time through `JobQueue`, gathering requests that arrive
+while the model is busy into one model call where the model allows (`Batcher`), and keeps sessions in
 `sessions_dir/<id>` folders that `editlab session ...` opens as they are. Session ids are random
 (128 bits); a client's id or version name only reaches the file system through
 `editlab.io.safe_child`.
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from editlab.errors import EditlabError
 from editlab.io import load_image, load_mask, safe_child
+from editlab.serve.batching import BatchedEditor, Batcher, batches_requests
 from editlab.serve.errors import ApiError
 from editlab.serve.limits import JobQueue, Limits
 
@@ -55,10 +57,12 @@ class Engine:
         self.jobs = JobQueue(self.limits.max_concurrent, self.limits.max_queue)
         self.sessions_dir = Path(sessions_dir)
         self.editor_options = dict(editor_options or {})
+        self._batcher: Batcher | None = None
         if isinstance(model, Editor):
             self.model_spec: str | None = None
             self.model_name = model.name
             self._editor: Editor | None = model
+            self._set_up_batching(model)
         else:
             self.model_spec = self.model_name = str(model)
             self._editor = None
@@ -79,8 +83,34 @@ class Engine:
                 if self._editor is None:
                     from editlab.editors import get_editor
 
-                    self._editor = get_editor(self.model_spec, **self.editor_options)
+                    editor = get_editor(self.model_spec, **self.editor_options)
+                    self._set_up_batching(editor)
+                    self._editor = editor
         return self._editor
+
+    def _set_up_batching(self, editor: Editor) -> None:
+        batch = self.limits.max_batch if batches_requests(editor) else 1
+        self.jobs.batch = batch
+        self._batcher = Batcher(editor, self.jobs, max_batch=batch)
+
+    @property
+    def batcher(self) -> Batcher:
+        """Every model call goes through it (one slot, queued requests gathered into one call)."""
+        self.editor  # noqa: B018 - loads the model, which sets up the batcher
+        assert self._batcher is not None
+        return self._batcher
+
+    @property
+    def batched_editor(self) -> Editor:
+        """The editor as sessions see it: its edit_batch goes through the batcher."""
+        return BatchedEditor(self.batcher)
+
+    def model_defaults(self) -> dict[str, Any]:
+        """The sampling parameters the model uses when a request leaves them out (empty when it has none)."""
+        if getattr(self.editor, "guidance_free", False):
+            return {}
+        defaults = self.describe().get("defaults") or {}
+        return {name: defaults[name] for name in PARAM_NAMES if isinstance(defaults.get(name), (int, float))}
 
     def describe(self) -> dict[str, Any]:
         """The model's provenance (JSON-safe), computed once."""
@@ -157,13 +187,10 @@ class Engine:
         seeds = [min(seed + i, MAX_SEED) for i in range(n)]
         requests = [EditRequest(image=image, instruction=instruction, mask=mask, seed=s, params=dict(params.params))
                     for s in seeds]
-        editor = self.editor
-        with self.jobs.slot():
-            started = time.perf_counter()
-            outputs = editor.edit_batch(requests)
-            seconds = time.perf_counter() - started
-        if len(outputs) != n:
-            raise EditlabError(f"editor {editor.name!r} returned {len(outputs)} images for {n} requests")
+        batcher = self.batcher
+        started = time.perf_counter()
+        outputs = batcher.run(requests)
+        seconds = time.perf_counter() - started
         record = {"model": self.model_name, "seed": seeds[0], "params": dict(params.params),
                   "mask": mask is not None, "size": list(image.size), "seconds": round(seconds, 4)}
         if n > 1:
@@ -191,7 +218,7 @@ class Engine:
             raise ApiError(400, f"seed {seed} is out of range; use an integer from 0 to 2**63 - 1", param="seed")
         self.sessions_dir.mkdir(parents=True, exist_ok=True)
         session_id = secrets.token_hex(16)
-        EditSession.create(self.sessions_dir / session_id, image, editor=self.editor, editor_spec=self.model_spec,
+        EditSession.create(self.sessions_dir / session_id, image, editor=self.batched_editor, editor_spec=self.model_spec,
                            seed=seed)
         return session_id
 
@@ -200,7 +227,7 @@ class Engine:
         from editlab.session import EditSession
 
         path = self.session_dir(session_id)
-        return EditSession.open(path, editor=self.editor if for_edit else None)
+        return EditSession.open(path, editor=self.batched_editor if for_edit else None)
 
     def session_edit(self, session_id: str, instruction: str, *, mask: bytes | None = None,
                      params: EditParams | None = None, parent: str | None = None) -> tuple[EditSession, Version]:
@@ -210,8 +237,7 @@ class Engine:
         if parent is not None:
             session.resolve(parent)  # an unknown version is a 400 before any work
         mask_image = self.load_mask_upload(mask, session.root.size) if mask is not None else None
-        with self.jobs.slot():
-            version = session.edit(instruction, mask=mask_image, seed=params.seed, parent=parent, **params.params)
+        version = session.edit(instruction, mask=mask_image, seed=params.seed, parent=parent, **params.params)
         return session, version
 
     def session_state(self, session_id: str, session: EditSession | None = None) -> dict[str, Any]:

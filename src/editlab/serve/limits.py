@@ -38,6 +38,9 @@ class Limits:
     max_concurrent: int = 1
     #: edits waiting for a slot before new ones are refused with 503
     max_queue: int = 16
+    #: requests that arrive while the model is busy run together in one model call, up to this many
+    #: (only for editors that batch: the toyworld editor, identity; others run one request per call)
+    max_batch: int = 8
 
     def __post_init__(self) -> None:
         for name, value in asdict(self).items():
@@ -65,6 +68,9 @@ class JobQueue:
     def __init__(self, max_concurrent: int = 1, max_queue: int = 16, poll_seconds: float = 0.25):
         self.max_concurrent = max_concurrent
         self.max_queue = max_queue
+        #: requests one model call takes (set by the engine once it knows whether the model batches):
+        #: that many per slot are let through to the model stage, where `Batcher` gathers them
+        self.batch = 1
         self.poll_seconds = poll_seconds
         self.waiting = 0
         self.running = 0
@@ -74,13 +80,13 @@ class JobQueue:
 
     def stats(self) -> dict[str, int]:
         return {"running": self.running, "waiting": self.waiting, "max_concurrent": self.max_concurrent,
-                "max_queue": self.max_queue}
+                "max_queue": self.max_queue, "batch": self.batch}
 
     @asynccontextmanager
     async def admit(self, disconnected: Callable[[], Awaitable[bool]] | None = None) -> AsyncIterator[None]:
         """Hold one of the API's slots for the body of the `async with`; 503 if the queue is full."""
         if self._async_slots is None:  # created lazily, inside the server's event loop
-            self._async_slots = asyncio.Semaphore(self.max_concurrent)
+            self._async_slots = asyncio.Semaphore(self.max_concurrent * self.batch)
         slots = self._async_slots
         if slots.locked() and self.waiting >= self.max_queue:
             raise ApiError(503, f"the server is busy ({self.running} edit(s) running, {self.waiting} waiting); "

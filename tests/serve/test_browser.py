@@ -1,0 +1,196 @@
+"""The web app in a real headless Chromium (playwright driving Debian's `chromium`): upload, edit,
+undo, branch, region box, compare, sweep, download; a full-page screenshot after each step.
+
+Skips with the reason when playwright or a Chromium binary is missing, except where
+EDITLAB_REQUIRE_BROWSER=1 (CI: `.ci/run` installs Chromium and sets it), where that is a failure.
+Screenshots go to pytest's tmp dir (the path is printed; `pytest -s` shows it), or to
+$EDITLAB_SCREENSHOT_DIR when set.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytest.importorskip("fastapi")
+pytest.importorskip("gradio")
+
+pytestmark = [pytest.mark.timeout(300),
+              pytest.mark.filterwarnings("ignore:.*(no_silent_downcasting|copy keyword|python_multipart)")]
+
+REQUIRE_ENV = "EDITLAB_REQUIRE_BROWSER"
+BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+WAIT_MS = 60_000
+
+
+def _unavailable(reason: str):
+    if os.environ.get(REQUIRE_ENV) == "1":
+        pytest.fail(f"{reason} ({REQUIRE_ENV}=1: the browser tests are required here)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _unavailable("playwright is not installed: pip install 'editlab[dev]'")
+    executable = os.environ.get("EDITLAB_CHROMIUM") or next(filter(None, map(shutil.which, BROWSERS)), None)
+    if executable is None:
+        _unavailable(f"no Chromium found (looked for {', '.join(BROWSERS)} on PATH and $EDITLAB_CHROMIUM); "
+                     "install it with `apt-get install -y chromium`")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@pytest.fixture
+def shots(tmp_path):
+    folder = Path(os.environ.get("EDITLAB_SCREENSHOT_DIR") or tmp_path / "screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    print(f"\nscreenshots: {folder}")
+
+    def shoot(page, name: str) -> Path:
+        path = folder / f"{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        return path
+
+    return shoot
+
+
+def _scene(tmp_path: Path) -> Path:
+    from editlab import toyworld
+
+    path = tmp_path / "scene.png"
+    toyworld.generate_example(7, index=0).source.save(path)
+    return path
+
+
+def _open(browser, url: str):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.set_default_timeout(WAIT_MS)
+    page.goto(url + "/")
+    page.locator("#edit").wait_for()
+    return page
+
+
+def _head(page) -> str:
+    return page.locator("#history input[aria-checked=true]").input_value()
+
+
+def _wait_head(page, version: str) -> None:
+    from playwright.sync_api import expect
+
+    expect(page.locator("#history input[aria-checked=true]")).to_have_value(version)
+
+
+def _edit(page, instruction: str) -> None:
+    page.locator("#instruction textarea").fill(instruction)
+    page.locator("#edit").click()
+
+
+def test_upload_edit_undo_branch_region_compare_download(browser, shots, tmp_path, serving):
+    from playwright.sync_api import expect
+
+    from editlab.serve import create_app
+    from editlab.session import EditSession
+
+    sessions = tmp_path / "sessions"
+    with serving(create_app("toyworld", sessions_dir=sessions), lifespan="on") as url:
+        page = _open(browser, url)
+        # the toyworld model has no sampler: sliders hidden, sweep off, both say why
+        expect(page.locator("#guidance-free-note")).to_contain_text("one forward pass")
+        expect(page.locator("#run-sweep")).to_be_disabled()
+        expect(page.locator("#guidance")).to_be_hidden()
+
+        page.locator("#source input[type=file]").set_input_files(str(_scene(tmp_path)))
+        _wait_head(page, "v0")
+        shots(page, "1-uploaded")
+
+        _edit(page, "make the background plain yellow")
+        _wait_head(page, "v1")
+        expect(page.locator("#status")).to_contain_text("v1 ← v0")
+        shots(page, "2-edited")
+
+        page.locator("#undo").click()
+        _wait_head(page, "v0")
+        expect(page.locator("#redo")).to_be_enabled()
+
+        # a branch: HEAD is v0 again, so this edit is v2 ← v0, a sibling of v1
+        _edit(page, "make the background plain blue")
+        _wait_head(page, "v2")
+        expect(page.locator("#history")).to_contain_text("└ v2 ← v0")
+
+        # check out v1 from the tree, then a region edit inside a box
+        page.locator("#history label", has_text="v1 ← v0").click()
+        _wait_head(page, "v1")
+        page.locator("#region-accordion").get_by_text("Region (optional)").click()
+        page.locator("#box textarea").fill("0, 0, 32, 64")
+        _edit(page, "make the background plain blue")
+        _wait_head(page, "v3")
+        expect(page.locator("#status")).to_contain_text("in the region")
+        expect(page.locator("#compare img")).to_be_visible()
+        shots(page, "3-branched-region-compare")
+
+        page.locator("#export").click()
+        link = page.locator("#files a[download='history.gif']")
+        link.wait_for()
+        with page.expect_download() as download:
+            link.click()
+        gif = tmp_path / "history.gif"
+        download.value.save_as(gif)
+        assert Image.open(gif).format == "GIF"
+        shots(page, "4-downloaded")
+        page.close()
+
+    (sid,) = [p.name for p in sessions.iterdir()]
+    session = EditSession.open(sessions / sid)
+    assert session.head.id == "v3" and session.versions["v3"].parent == "v1"
+    assert session.versions["v2"].parent == "v0" and session.versions["v3"].mask is not None
+    v1, v3 = np.asarray(session.image("v1")), np.asarray(session.image("v3"))
+    assert np.array_equal(v1[:, 32:], v3[:, 32:])  # outside the box nothing changed
+
+
+def test_sweep_with_a_diffusion_model_keeps_the_clicked_cell(browser, shots, tmp_path, serving):
+    """The shipped toyworld IP2P model (a tiny diffusion model, 2 steps): sliders at its defaults, a 2x2 sweep."""
+    from playwright.sync_api import expect
+
+    from editlab.serve import create_app
+    from editlab.session import EditSession
+
+    sessions = tmp_path / "sessions"
+    app = create_app("ip2p", sessions_dir=sessions)
+    defaults = app.state.engine.model_defaults()
+    with serving(app, lifespan="on") as url:
+        page = _open(browser, url)
+        expect(page.locator("#guidance input[type=number]")).to_have_value(f"{defaults['guidance_scale']:g}")
+        expect(page.locator("#run-sweep")).to_be_enabled()
+        page.locator("#source input[type=file]").set_input_files(str(_scene(tmp_path)))
+        _wait_head(page, "v0")
+        page.locator("#steps input[type=number]").fill("2")
+        page.locator("#steps input[type=number]").press("Enter")
+        page.locator("#seed input").fill("11")
+        page.locator("#instruction textarea").fill("make the background plain yellow")
+        page.locator("#text-scales textarea").fill("1, 4")
+        page.locator("#image-scales textarea").fill("1, 2")
+        page.locator("#run-sweep").click()
+        cells = page.locator("#sweep .thumbnail-item")
+        expect(cells).to_have_count(4)
+        shots(page, "5-sweep")
+        cells.nth(3).click()
+        _wait_head(page, "v1")
+        expect(page.locator("#status")).to_contain_text("text 4 · image 2")
+        shots(page, "6-sweep-kept")
+        page.close()
+    (sid,) = [p.name for p in sessions.iterdir()]
+    kept = EditSession.open(sessions / sid).versions["v1"]
+    assert kept.seed == 11 and kept.params == {"guidance_scale": 4.0, "image_guidance_scale": 2.0,
+                                               "num_inference_steps": 2}
