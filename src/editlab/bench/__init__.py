@@ -17,6 +17,9 @@ from editlab._lazy import lazy_exports
 
 _LAZY = {
     "run_benchmark": "editlab.bench.harness:run_benchmark",
+    "BenchConfig": "editlab.bench.harness:BenchConfig",
+    "run": "editlab.bench.harness:run",
+    "compare_runs": "editlab.bench.compare:compare_runs",
     "judge_outputs": "editlab.bench.harness:judge_outputs",
     "BENCHMARKS": "editlab.bench.suites:BENCHMARKS",
     "get_benchmark": "editlab.bench.suites:get_benchmark",

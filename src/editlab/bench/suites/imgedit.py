@@ -19,7 +19,7 @@ from typing import Any
 
 from editlab.bench.suites.base import BenchmarkLoader, BenchSample
 from editlab.errors import EditlabError
-from editlab.io import load_image, safe_child
+from editlab.io import load_image, safe_child, safe_name
 from editlab.types import EditExample
 
 
@@ -102,6 +102,9 @@ class ImgEditLoader(BenchmarkLoader):
                         sample.input_from = f"{folder}/{sample.input_from}"
                     if sample.example.episode:
                         sample.example.episode = f"{folder}/{sample.example.episode}"
+                # checked before the suite folder is put in front, so the error names the key as written
+                safe_name(sample.output_name, f"benchmark {self.spec.name!r} output name", subdirs=True,
+                          fix="the benchmark data names its outputs unsafely: fix or remove that entry")
                 sample.aliases = (sample.output_name,) if single else ()
                 sample.output_name = f"{folder}/{sample.output_name}"
                 sample.tables, sample.judges = (table,), judges
