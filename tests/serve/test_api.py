@@ -399,3 +399,122 @@ def test_full_queue_answers_503_and_a_gone_client_leaves_the_queue(tmp_path, ser
         waiting.join(30)
     assert first["result"][0] == 200 and queued["result"][0] == 200
     assert jobs.running == 0 and jobs.waiting == 0
+
+
+# -- batching across requests, cancelled clients -----------------------------------------------------
+
+
+class SlowBatchingEditor(IdentityEditor):
+    """Identity that takes 0.2 s per model call and records each call's batch size."""
+
+    name = "slow-identity"
+    batches_requests = True
+
+    def __init__(self):
+        self.sizes: list[int] = []
+
+    def edit_batch(self, requests):
+        self.sizes.append(len(requests))
+        time.sleep(0.2)
+        return super().edit_batch(requests)
+
+
+def _twenty_concurrent(url: str, images: list[bytes], instructions: list[str]) -> dict[int, tuple[int, bytes, Any]]:
+    results: dict[int, tuple[int, bytes, Any]] = {}
+
+    def send(i: int) -> None:
+        results[i] = post_edit(url, images[i], instructions[i], timeout=60)
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(len(images))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(90)
+    return results
+
+
+def test_concurrent_edits_are_batched_into_fewer_model_calls(tmp_path, serving):
+    editor = SlowBatchingEditor()
+    app = create_app(editor, ui=False, sessions_dir=tmp_path, limits=Limits(max_queue=32, max_batch=8))
+    colors = [(i * 12, 255 - i * 12, (i * 37) % 256) for i in range(20)]
+    with serving(app) as url:
+        results = _twenty_concurrent(url, [png(solid(c)) for c in colors], [f"edit {i}" for i in range(20)])
+        health = json.loads(urllib.request.urlopen(url + "/v1/health").read())
+    assert sorted(results) == list(range(20))
+    for i, (status, body, _) in results.items():
+        assert status == 200
+        assert Image.open(io.BytesIO(body)).convert("RGB").getpixel((0, 0)) == colors[i]
+    assert sum(editor.sizes) == 20 and max(editor.sizes) > 1 and max(editor.sizes) <= 8
+    assert len(editor.sizes) < 20  # batching happened
+    assert health["jobs"]["batch"] == 8 and health["batching"]["calls"] == len(editor.sizes)
+
+
+def test_twenty_concurrent_toyworld_edits_batched_match_single_edits(tmp_path, serving):
+    """The real toyworld editor: each answer is what that request alone gives, though requests shared calls."""
+    from editlab import toyworld
+    from editlab.editors import get_editor
+    from editlab.types import EditRequest
+
+    editor = get_editor("toyworld")
+    calls: list[int] = []
+    original = editor.edit_batch
+
+    def counting(requests):
+        calls.append(len(requests))
+        time.sleep(0.05)  # a model busy long enough for requests to pile up
+        return original(requests)
+
+    editor.edit_batch = counting
+    examples = [toyworld.generate_example(100 + i, index=i % 15) for i in range(20)]
+    app = create_app(editor, ui=False, sessions_dir=tmp_path, limits=Limits(max_queue=32, max_batch=8))
+    with serving(app) as url:
+        results = _twenty_concurrent(url, [png(e.source) for e in examples], [e.instruction for e in examples])
+    assert sorted(results) == list(range(20)) and all(results[i][0] == 200 for i in range(20))
+    assert max(calls) > 1 and sum(calls) == 20
+    for i, example in enumerate(examples):
+        alone = np.asarray(original([EditRequest(image=example.source, instruction=example.instruction)])[0],
+                           dtype=int)
+        answer = np.asarray(Image.open(io.BytesIO(results[i][1])).convert("RGB"), dtype=int)
+        assert np.abs(answer - alone).max() <= 2, f"request {i} got another request's edit"
+
+
+def test_a_client_that_hangs_up_mid_edit_frees_its_slot(tmp_path, serving):
+    editor = BlockingEditor()
+    app = create_app(editor, ui=False, sessions_dir=tmp_path, limits=Limits(max_concurrent=1, max_queue=1))
+    jobs = app.state.engine.jobs
+    image = png(solid((5, 6, 7)))
+    with serving(app) as url, release_at_exit(editor):
+        with pytest.raises((TimeoutError, urllib.error.URLError)):
+            post_edit(url, image, "gives up while running", timeout=0.5)
+        assert jobs.running == 1  # the model call itself cannot be interrupted ...
+        editor.release.set()
+        wait_for(lambda: jobs.running == 0 and jobs.waiting == 0)  # ... and frees the slot when it ends
+        code, body, _ = post_edit(url, image, "next one", timeout=10)
+        assert code == 200 and Image.open(io.BytesIO(body)).convert("RGB").getpixel((0, 0)) == (5, 6, 7)
+        # both API slots are free again: two more in a row get through, neither is refused
+        assert [post_edit(url, image, f"after {i}", timeout=10)[0] for i in range(2)] == [200, 200]
+
+
+def test_one_bad_request_in_a_batch_fails_alone(tmp_path):
+    from editlab.errors import EditlabError
+    from editlab.serve.batching import Batcher
+    from editlab.serve.limits import JobQueue
+    from editlab.types import EditRequest
+
+    class Picky(IdentityEditor):
+        def edit_batch(self, requests):
+            if any(r.instruction == "bad" for r in requests):
+                raise EditlabError("bad instruction")
+            return super().edit_batch(requests)
+
+    batcher = Batcher(Picky(), JobQueue(1, 4), max_batch=8)
+    good, bad = EditRequest(image=solid((1, 2, 3)), instruction="ok"), EditRequest(image=solid((0, 0, 0)),
+                                                                                     instruction="bad")
+    # queue both, then let one thread run them together
+    from editlab.serve.batching import _Job
+
+    jobs = [_Job([good]), _Job([bad])]
+    batcher._pending.extend(jobs)
+    batcher._run(batcher._take())
+    assert jobs[0].outputs[0].getpixel((0, 0)) == (1, 2, 3) and isinstance(jobs[1].error, EditlabError)
+    assert batcher.run([good])[0].getpixel((0, 0)) == (1, 2, 3)

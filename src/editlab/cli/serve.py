@@ -47,6 +47,9 @@ def register(subparsers) -> None:
     limits.add_argument("--concurrency", type=int, default=1, help="edits running at once (default 1)")
     limits.add_argument("--queue", type=int, default=16,
                         help="edits waiting for a slot before new ones get 503 (default 16)")
+    limits.add_argument("--max-batch", type=int, default=8,
+                        help="edits that arrived while the model was busy run together in one model call, up to "
+                             "this many (models that batch: toyworld, identity; default 8; 1 turns it off)")
     parser.set_defaults(func=run)
 
 
@@ -56,7 +59,7 @@ def _limits(args):
     try:
         return Limits(max_upload_bytes=int(args.max_upload_mb * 2**20), max_pixels=args.max_pixels,
                       max_instruction_chars=args.max_instruction_chars, max_concurrent=args.concurrency,
-                      max_queue=args.queue)
+                      max_queue=args.queue, max_batch=args.max_batch)
     except ValueError as exc:
         flags = {"max_upload_bytes": "--max-upload-mb", "max_concurrent": "--concurrency", "max_queue": "--queue"}
         message = str(exc)

@@ -51,6 +51,8 @@ async def read_upload(upload: UploadFile | None, what: str, engine: Engine) -> b
 
 async def run_job(request: Request, engine: Engine, function, *args, **kwargs):
     """Wait for a job slot (503 when the queue is full), then run `function` in a worker thread."""
+    if not engine.loaded:  # the model decides how many requests a slot takes (batching), so load it first
+        await run_in_threadpool(lambda: engine.editor)
     try:
         async with engine.jobs.admit(request.is_disconnected):
             return await run_in_threadpool(function, *args, **kwargs)
@@ -63,7 +65,8 @@ async def run_job(request: Request, engine: Engine, function, *args, **kwargs):
 async def health(request: Request) -> dict[str, Any]:
     engine = engine_of(request)
     return {"status": "ok", "editlab": __version__, "model": engine.model_name, "loaded": engine.loaded,
-            "jobs": engine.jobs.stats(), "limits": engine.limits.to_dict()}
+            "jobs": engine.jobs.stats(), "batching": engine.batcher.stats() if engine.loaded else None,
+            "limits": engine.limits.to_dict()}
 
 
 @router.get("/models", summary="The model this server edits with (OpenAI's list shape)")
