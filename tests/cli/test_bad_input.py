@@ -89,7 +89,7 @@ def _imgedit(key: str | None) -> Callable[[Path], Path]:
 
 
 def _bench(key: str) -> Callable[[Path], list]:
-    return lambda root: ["bench", "--editor", "identity", "--benchmark", "imgedit", "--data", _imgedit(key)(root),
+    return lambda root: ["bench", "--model", "identity", "--benchmark", "imgedit", "--data", _imgedit(key)(root),
                          "--out", root / "out" / "deep", "--judge", "none"]
 
 
@@ -148,8 +148,8 @@ CASES: dict[str, tuple[Callable[[Path], list], str]] = {
     "bench key going up": (_bench("../../../x"), "cannot be a file name"),
     "bench key absolute": (_bench("ABSOLUTE"), "cannot be a file name (it is an absolute path)"),
     "bench key with a NUL": (_bench("a\x00b"), "control character"),
-    "bench without --editor": (lambda root: ["bench", "--benchmark", "imgedit", "--out", root / "out"],
-                               "--editor is required"),
+    "bench without --model": (lambda root: ["bench", "--benchmark", "imgedit", "--out", root / "out"],
+                               "--model is required"),
 }
 
 

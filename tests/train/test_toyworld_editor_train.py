@@ -52,7 +52,7 @@ def test_run_resume_and_export(tmp_path):
 
     trainer = ToyworldEditorTrainer(_config(tmp_path, max_steps=6, checkpoint_every_minutes=0.0))
     folder = trainer.train()
-    assert (folder / "model" / "diffusion_pytorch_model.safetensors").is_file()
+    assert (folder / "model" / "model.safetensors").is_file()
     record = json.loads((folder / "editlab_training.json").read_text())
     assert record["steps"] == 6 and any(m.get("eval") for m in record["metrics"])
     with pytest.raises(EditlabError, match="--resume"):

@@ -29,18 +29,23 @@ Design (why each part is there):
 - an optional thin full-resolution refinement (`refine_channels`, off in the shipped model: on a
   CPU it costs as much as the body).
 
-It is a diffusers `ModelMixin` + `ConfigMixin` (safetensors + `config.json`, no pickle). It only
-knows toyworld: 64x64 flat-shape scenes and toyworld's instruction vocabulary.
+It is a plain `torch.nn.Module` saved as `config.json` + `model.safetensors` (no pickle). It is not
+a diffusers `ModelMixin` on purpose: importing diffusers costs ~2 s (it imports torch._dynamo),
+more than the whole default edit is allowed to take (`editlab edit` <= 3 s). It only knows
+toyworld: 64x64 flat-shape scenes and toyworld's instruction vocabulary.
 """
 
 from __future__ import annotations
 
+import inspect
+import json
 import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
-from diffusers.configuration_utils import ConfigMixin, register_to_config
-from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 
 from editlab.toyworld import styles
@@ -215,13 +220,26 @@ def cell_centres(height: int, width: int, like: torch.Tensor) -> torch.Tensor:
 # ------------------------------------------------------------------------------ the model
 
 
-class ToyworldEditorModel(ModelMixin, ConfigMixin):
+class ModelConfig(dict):
+    """A model's constructor arguments, read as a dict or as attributes (`model.config.image_size`)."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+#: the weights' name in folders written while this class was a diffusers ModelMixin (still read)
+LEGACY_WEIGHTS_NAME = "diffusion_pytorch_model.safetensors"
+
+
+class ToyworldEditorModel(nn.Module):
     """Source picture + instruction ids -> edit mask logits, content, operation logits, referent heatmap logits and
     its expected position (the zoom centre)."""
 
-    config_name = "config.json"
-
-    @register_to_config
     def __init__(
         self,
         vocab_size: int = 256,
@@ -239,6 +257,12 @@ class ToyworldEditorModel(ModelMixin, ConfigMixin):
         known_token_ids: list[int] | None = None,
     ):
         super().__init__()
+        self.config = ModelConfig(
+            vocab_size=vocab_size, max_tokens=max_tokens, pad_token_id=pad_token_id, unk_token_id=unk_token_id,
+            text_dim=text_dim, text_layers=text_layers, image_size=image_size, patch=patch, channels=channels,
+            deep_channels=deep_channels, refine_channels=refine_channels, head_channels=head_channels,
+            known_token_ids=list(known_token_ids) if known_token_ids else None,
+        )
         self.text = InstructionEncoder(vocab_size, text_dim, text_layers, max_tokens, pad_token_id)
         c, c2, p = channels, deep_channels, patch
         self.stem = nn.Conv2d(5 * p * p, c, 1)
@@ -278,6 +302,44 @@ class ToyworldEditorModel(ModelMixin, ConfigMixin):
             nn.init.zeros_(self.refine[-1].weight)
             nn.init.zeros_(self.refine[-1].bias)
         self.op_head = nn.Sequential(nn.Linear(c2 + text_dim, 256), nn.SiLU(), nn.Linear(256, len(GLOBAL_OPS)))
+
+    # -- saving and loading (config.json + safetensors)
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> ToyworldEditorModel:
+        """A fresh model with `config`'s settings (keys starting with "_" are metadata and skipped)."""
+        known = set(inspect.signature(cls.__init__).parameters) - {"self"}
+        unknown = sorted(k for k in config if not k.startswith("_") and k not in known)
+        if unknown:
+            raise ValueError(f"unknown toyworld editor settings {unknown}")
+        return cls(**{k: v for k, v in config.items() if k in known})
+
+    @staticmethod
+    def load_config(folder: str | Path) -> dict[str, Any]:
+        return json.loads((Path(folder) / CONFIG_NAME).read_text(encoding="utf-8"))
+
+    def save_config(self, folder: str | Path) -> None:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        record = {"_class_name": type(self).__name__, **self.config}
+        (Path(folder) / CONFIG_NAME).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+
+    def save_pretrained(self, folder: str | Path, **_: Any) -> None:
+        from safetensors.torch import save_file
+
+        self.save_config(folder)
+        save_file({k: v.detach().contiguous() for k, v in self.state_dict().items()}, Path(folder) / WEIGHTS_NAME)
+
+    @classmethod
+    def from_pretrained(cls, folder: str | Path, **_: Any) -> ToyworldEditorModel:
+        """Load a saved model; every weight must match the config (strict), or it fails."""
+        from safetensors.torch import load_file
+
+        folder = Path(folder)
+        model = cls.from_config(cls.load_config(folder))
+        weights = folder / WEIGHTS_NAME
+        if not weights.is_file() and (folder / LEGACY_WEIGHTS_NAME).is_file():
+            weights = folder / LEGACY_WEIGHTS_NAME
+        model.load_state_dict(load_file(weights))
+        return model.eval()
 
     def map_unknown_tokens(self, ids: torch.Tensor) -> torch.Tensor:
         """Words never seen in training have untrained embeddings: read them as <unk>, which training taught

@@ -3,13 +3,15 @@
 Folder layout (safetensors and JSON only, no pickle):
 
     model_index.json          {"_class_name": "ToyworldEditorPipeline", "_editlab_kind": "toyworld-editor", ...}
-    model/config.json + diffusion_pytorch_model.safetensors    (diffusers ModelMixin)
-    tokenizer/                (transformers PreTrainedTokenizerFast)
+    model/config.json + model.safetensors    (`editlab.models.ToyworldEditorModel`)
+    tokenizer/tokenizer.json + tokenizer_config.json    (a `tokenizers` word-level tokenizer;
+                              transformers' AutoTokenizer loads it as a PreTrainedTokenizerFast)
     editlab_training.json     how it was trained, with the learning curve
     README.md                 the model card
 
 One call edits a batch in one forward pass (no sampler, no guidance: a toyworld edit has one
-answer). Pictures of any size are resized to the model's 64x64 and the result back; the model
+answer). Loading needs torch, safetensors and tokenizers only (no diffusers or transformers
+import), so the default `editlab edit` starts fast. Pictures of any size are resized to the model's 64x64 and the result back; the model
 only knows toyworld scenes, and says so (a warning) when a picture does not look like one.
 """
 
@@ -32,6 +34,10 @@ PIPELINE_CLASS = "ToyworldEditorPipeline"
 MAX_INSTRUCTION_CHARS = 2000
 #: Share of pixels that must be near toyworld's palette for a picture to count as a toyworld scene.
 TOYWORLD_LIKE_SHARE = 0.6
+PAD_TOKEN = "<pad>"
+#: written next to tokenizer.json so that transformers' AutoTokenizer can load the tokenizer too
+TOKENIZER_CONFIG = {"tokenizer_class": "PreTrainedTokenizerFast", "bos_token": "<bos>", "eos_token": "<eos>",
+                    "pad_token": PAD_TOKEN, "unk_token": "<unk>", "padding_side": "right"}
 
 
 @dataclass
@@ -39,11 +45,21 @@ class ToyworldEditorOutput:
     images: list[Image.Image]
 
 
+def word_tokenizer(tokenizer: Any) -> Any:
+    """The `tokenizers.Tokenizer` inside `tokenizer` (a transformers fast tokenizer or one already), with its
+    own truncation and padding off: `encode_instructions` pads, and cuts with a warning."""
+    core = getattr(tokenizer, "backend_tokenizer", tokenizer)
+    core.no_truncation()
+    core.no_padding()
+    return core
+
+
 def encode_instructions(tokenizer: Any, texts: list[str], max_tokens: int, *, warn: bool = False) -> np.ndarray:
     """(len(texts), max_tokens) word ids, padded; longer instructions are cut, with a warning naming the
     ignored words when `warn` (the model reads `max_tokens` tokens, <bos> and <eos> included)."""
-    ids = tokenizer(texts, verbose=False).input_ids  # no "longer than the maximum" notice: we warn ourselves
-    out = np.full((len(ids), max_tokens), tokenizer.pad_token_id, dtype=np.int64)
+    tokenizer = word_tokenizer(tokenizer)
+    ids = [encoding.ids for encoding in tokenizer.encode_batch(texts)]
+    out = np.full((len(ids), max_tokens), tokenizer.token_to_id(PAD_TOKEN), dtype=np.int64)
     for row, words in enumerate(ids):
         if len(words) > max_tokens:
             if warn:
@@ -89,13 +105,13 @@ class ToyworldEditorPipeline:
     """The shipped default editor: `pipe(prompt=[...], image=[...]).images`."""
 
     def __init__(self, model: Any, tokenizer: Any):
-        self.model, self.tokenizer = model, tokenizer
+        self.model, self.tokenizer = model, word_tokenizer(tokenizer)
         self.model.eval()
 
     # -- loading and saving
     @classmethod
     def from_pretrained(cls, folder: str | Path, **_: Any) -> ToyworldEditorPipeline:
-        from transformers import PreTrainedTokenizerFast
+        from tokenizers import Tokenizer
 
         from editlab.models.toyworld_editor import ToyworldEditorModel
 
@@ -104,8 +120,8 @@ class ToyworldEditorPipeline:
             raise EditlabError(f"{folder} is not a toyworld editor folder (its model_index.json names another class)")
         try:
             model = ToyworldEditorModel.from_pretrained(folder / "model")
-            tokenizer = PreTrainedTokenizerFast.from_pretrained(folder / "tokenizer")
-        except (OSError, ValueError, RuntimeError, KeyError) as exc:  # missing/damaged files, weights of another shape
+            tokenizer = Tokenizer.from_file(str(folder / "tokenizer" / "tokenizer.json"))
+        except Exception as exc:  # missing or damaged files, weights of another shape (tokenizers raises plain Exception)  # missing/damaged files, weights of another shape
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise EditlabError(f"cannot load the toyworld editor from {folder} ({type(exc).__name__}: {first[:200]}); "
                                "re-export it with `editlab train --config configs/train/toyworld-editor.yaml "
@@ -121,10 +137,13 @@ class ToyworldEditorPipeline:
         tmp = folder.with_name(folder.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
-        self.model.save_pretrained(tmp / "model", safe_serialization=True)
-        self.tokenizer.save_pretrained(tmp / "tokenizer")
+        self.model.save_pretrained(tmp / "model")
+        (tmp / "tokenizer").mkdir()
+        self.tokenizer.save(str(tmp / "tokenizer" / "tokenizer.json"))
+        tokenizer_config = {**TOKENIZER_CONFIG, "model_max_length": int(self.model.config.max_tokens)}
+        (tmp / "tokenizer" / "tokenizer_config.json").write_text(json.dumps(tokenizer_config, indent=2) + "\n")
         index = {"_class_name": PIPELINE_CLASS, "_editlab_kind": KIND, "model": ["editlab", "ToyworldEditorModel"],
-                 "tokenizer": ["transformers", "PreTrainedTokenizerFast"]}
+                 "tokenizer": ["tokenizers", "Tokenizer"]}
         (tmp / "model_index.json").write_text(json.dumps(index, indent=2) + "\n")
         for name, text in (extra_files or {}).items():
             (tmp / name).write_text(text, encoding="utf-8")
