@@ -144,3 +144,32 @@ def test_unknown_hub_model_is_a_one_line_error_in_a_fresh_process():
                           env={**__import__("os").environ, "HF_HUB_OFFLINE": "1"})
     assert done.returncode == 0, done.stderr[-500:]
     assert done.stdout.startswith("ERROR model 'no-such-org/no-such-model'") and "\n" == done.stdout[-1]
+
+
+def test_an_unreachable_hub_fails_at_once_without_retries(monkeypatch):
+    """huggingface_hub alone retries five times (~25 s); a failed probe asks the cache only."""
+    import socket
+
+    from editlab.errors import EditlabError
+    from editlab.pipelines import resolve
+
+    def refuse(*_, **__):
+        raise OSError("no network")
+
+    calls = []
+
+    def download(repo_id, filename, **kwargs):
+        calls.append(kwargs)
+        from huggingface_hub.errors import LocalEntryNotFoundError
+
+        raise LocalEntryNotFoundError("not in the cache")
+
+    resolve.hub_reachable.cache_clear()
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr("huggingface_hub.hf_hub_download", download)
+    try:
+        with pytest.raises(EditlabError, match="not in the local cache and the hub cannot be reached"):
+            resolve.resolve_model("someone/some-model")
+    finally:
+        resolve.hub_reachable.cache_clear()
+    assert calls == [{"revision": None, "local_files_only": True}]

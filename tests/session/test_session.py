@@ -22,9 +22,24 @@ def test_create_stores_the_original_as_v0(tmp_path, photo):
     assert session.head.id == "v0" and session.head.is_root
     assert np.array_equal(pixels(session.image()), pixels(photo))
     meta = json.loads((tmp_path / "s" / "session.json").read_text())
-    assert meta["format_version"] == 1 and meta["editor"] == {"spec": "identity", "describe": {"editor": "identity"}}
+    # the editor is described by each turn that uses it (creating a session loads no model)
+    assert meta["format_version"] == 1 and meta["editor"] == {"spec": "identity", "describe": {}}
     assert sorted(p.name for p in (tmp_path / "s").iterdir()) == [
         ".lock", "log.jsonl", "masks", "session.json", "state.json", "versions"]
+
+
+def test_create_loads_no_model_but_refuses_an_unknown_one(tmp_path, photo, monkeypatch):
+    import editlab.session.session as session_module
+    from editlab.errors import EditlabError
+
+    def no_loading(*_, **__):
+        raise AssertionError("create() loaded a model")
+
+    monkeypatch.setattr(session_module, "get_editor", no_loading)
+    EditSession.create(tmp_path / "s", photo, editor="toyworld")
+    with pytest.raises(EditlabError, match="unknown model 'not-a-model'"):
+        EditSession.create(tmp_path / "t", photo, editor="not-a-model")
+    assert not (tmp_path / "t").exists()
 
 
 def test_each_turn_edits_head_and_is_recorded(tmp_path, photo, fakes):

@@ -38,6 +38,22 @@ def get_editor(spec: str | Editor, **options: Any) -> Editor:
     return EDITORS.get("model")(spec, **options) if "model" in EDITORS else EDITORS.get(name)
 
 
+def check_editor_spec(spec: str) -> None:
+    """Fail now, with the editor's one-line error, if `spec` cannot name an editor; loads no model.
+
+    Editor names (identity, oracle, precomputed:..., http:...) are known from the registry; anything
+    else is a model, which is resolved (local files read, the hub asked for its index) but not loaded.
+    """
+    name, _, arg = spec.partition(":")
+    if name in EDITORS and not (name in MODEL_KINDS and arg):
+        return
+    from editlab.pipelines.resolve import resolve_model
+
+    resolve_model(arg if name in EDITORS else spec)
+
+
+#: editor names whose argument is a model (`ip2p:timbrooks/instruct-pix2pix`)
+MODEL_KINDS = ("model", "ip2p", "sdxl-ip2p", "diffusers")
 _LOADED: dict[str, Editor] = {}
 
 
@@ -57,4 +73,4 @@ def edit(image: Image.Image, instruction: str, *, editor: str | Editor = "toywor
     return editor.edit(EditRequest(image=image, instruction=instruction, params=kwargs, **request_fields))
 
 
-__all__ = ["EDITORS", "Editor", "IdentityEditor", "get_editor", "edit"]
+__all__ = ["EDITORS", "Editor", "IdentityEditor", "check_editor_spec", "get_editor", "edit"]

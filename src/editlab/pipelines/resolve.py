@@ -16,10 +16,13 @@ not a diffusers pipeline, a name that is neither a path nor a hub id.
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 import json
 import os
 import re
+import socket
+import urllib.parse
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -240,6 +243,20 @@ def read_safetensors_header(path: Path, spec: str | None = None) -> tuple[dict[s
     return {key: value.get("shape", []) for key, value in header.items()}, metadata
 
 
+@functools.cache
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether the hub's host answers a TCP connect within `timeout` seconds (False when HF_HUB_OFFLINE is set)."""
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+        return False
+    endpoint = urllib.parse.urlsplit(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
+    try:
+        with socket.create_connection((endpoint.hostname or "huggingface.co", port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
 def _resolve_hub(repo_id: str, revision: str | None) -> ModelSource:
     hub = require("huggingface_hub", "edit")
     from huggingface_hub import errors
@@ -249,8 +266,12 @@ def _resolve_hub(repo_id: str, revision: str | None) -> ModelSource:
         cls for cls in (getattr(errors, "LocalEntryNotFoundError", None), getattr(errors, "OfflineModeIsEnabled", None))
         if cls is not None
     )
+    # huggingface_hub retries an unreachable host five times (~25 s) before it gives up; one quick probe
+    # lets an offline machine use its cache at once, or fail at once with the line below.
+    local_only = not hub_reachable()
     try:
-        index_path = Path(hub.hf_hub_download(repo_id, "model_index.json", revision=revision))
+        index_path = Path(hub.hf_hub_download(repo_id, "model_index.json", revision=revision,
+                                              local_files_only=local_only))
     except not_reachable as exc:  # before EntryNotFoundError: the local miss is a subclass of it
         raise EditlabError(f"model {repo_id!r} is not in the local cache and the hub cannot be reached "
                            f"({type(exc).__name__}); connect to the internet once or pass a local folder") from None
@@ -266,7 +287,8 @@ def _resolve_hub(repo_id: str, revision: str | None) -> ModelSource:
     snapshot = index_path.parent
     unet_config = None
     try:
-        unet_config = json.loads(Path(hub.hf_hub_download(repo_id, "unet/config.json", revision=revision)).read_text())
+        unet_config = json.loads(Path(hub.hf_hub_download(repo_id, "unet/config.json", revision=revision,
+                                                          local_files_only=local_only)).read_text())
     except Exception:  # noqa: BLE001 - pipelines without a UNet (Flux, Qwen) have none
         unet_config = None
     latent_channels = 4

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from editlab.editors import Editor, get_editor
+from editlab.editors import Editor, check_editor_spec, get_editor
 from editlab.errors import EditlabError
 from editlab.io import load_image, load_mask, save_image
 from editlab.io.images import ImageInput
@@ -99,7 +99,11 @@ class EditSession:
         root = load_image(image)
         defaults = _check_params(defaults)
         seed = _check_seed(seed)
-        editor_obj = get_editor(editor)
+        if isinstance(editor, str):
+            check_editor_spec(editor)  # a typo fails now; the model itself loads on the first turn
+            editor_obj, describe = None, {}
+        else:
+            editor_obj, describe = editor, _describe(editor)
         data = png_bytes(root)
         record = Version(id=version_id(0), index=0, parent=None, instruction="", image=sha256(data),
                          size=root.size, created=now_iso()).to_record()
@@ -107,11 +111,11 @@ class EditSession:
             "created": now_iso(),
             "seed": seed,
             "defaults": defaults,
-            "editor": {"spec": editor if isinstance(editor, str) else editor_spec, "describe": _describe(editor_obj)},
+            "editor": {"spec": editor if isinstance(editor, str) else editor_spec, "describe": describe},
             "source": str(image) if isinstance(image, (str, os.PathLike)) else None,
         }
         store = SessionStore.create(directory, meta, data, record)
-        return cls(store, editor_obj)
+        return cls(store, editor_obj or editor)
 
     @classmethod
     def open(cls, directory: str | os.PathLike, editor: str | Editor | None = None) -> EditSession:
