@@ -130,3 +130,20 @@ def test_help_ends_with_a_runnable_example(capsys):
         main(["edit", "--help"])
     text = capsys.readouterr().out
     assert text.rstrip().splitlines()[-4].strip().startswith("editlab edit photo.png")
+
+
+def test_quiet_by_default_one_line_and_verbose_shows_the_libraries(photo_path, tiny_ip2p_dir, tmp_path):
+    """A diffusion model edit prints its one line; other libraries' warnings and loading bars only with -v."""
+    import os
+    import subprocess
+    import sys
+
+    base = [sys.executable, "-m", "editlab", "edit", str(photo_path), "make it red", "-o", str(tmp_path / "o.png"),
+            "--model", str(tiny_ip2p_dir), "--num-inference-steps", "1"]
+    env = {k: v for k, v in os.environ.items() if k not in ("DIFFUSERS_VERBOSITY", "TRANSFORMERS_VERBOSITY",
+                                                             "HF_HUB_DISABLE_PROGRESS_BARS")}
+    quiet = subprocess.run(base, capture_output=True, text=True, env=env, timeout=300)
+    assert quiet.returncode == 0, quiet.stderr
+    assert quiet.stderr == "" and len(quiet.stdout.strip().splitlines()) == 1, (quiet.stdout, quiet.stderr)
+    verbose = subprocess.run(base + ["-v"], capture_output=True, text=True, env=env, timeout=300)
+    assert verbose.returncode == 0 and "Loading pipeline components" in verbose.stderr

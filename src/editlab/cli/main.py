@@ -33,25 +33,39 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _one_line_warnings() -> None:
-    """editlab's own warnings print as one line (`editlab: warning: ...`), not with a source path and code."""
+#: set before the libraries are imported (they read these once): quiet unless -v
+QUIET_ENV = {"DIFFUSERS_VERBOSITY": "error", "TRANSFORMERS_VERBOSITY": "error", "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+             "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1", "TOKENIZERS_PARALLELISM": "false"}
+
+
+def configure_output(verbosity: int) -> None:
+    """What a command prints besides its own lines.
+
+    editlab's own warnings always print, as one line (`editlab: warning: ...`). Other libraries'
+    warnings, info logs and loading bars (diffusers, transformers, huggingface_hub, torch) are
+    hidden unless -v; -v shows them as they come. Long work (batch, bench, data, train) keeps
+    its own progress bar with ETA either way.
+    """
     import warnings
 
+    if verbosity == 0:
+        for key, value in QUIET_ENV.items():
+            os.environ.setdefault(key, value)
     default = warnings.showwarning
 
     def show(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001 - warnings' signature
         if f"{os.sep}editlab{os.sep}" in str(filename):
             print(f"editlab: warning: {message}", file=file or sys.stderr)
-        else:
+        elif verbosity > 0:
             default(message, category, filename, lineno, file, line)
 
     warnings.showwarning = show
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    _one_line_warnings()
     parser = build_parser()
     args = parser.parse_args(argv)
+    configure_output(getattr(args, "verbose", 0))
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
@@ -74,13 +88,16 @@ def example_epilog(*lines: str) -> str:
 
 
 def add_subcommand(subparsers, name: str, help: str, example: Sequence[str]) -> argparse.ArgumentParser:
-    return subparsers.add_parser(
+    parser = subparsers.add_parser(
         name,
         help=help,
         description=help,
         epilog=example_epilog(*example),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="also show other libraries' warnings, logs and loading bars")
+    return parser
 
 
 def set_thread_env() -> None:

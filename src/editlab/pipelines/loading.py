@@ -11,6 +11,7 @@ own pipeline.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from editlab.errors import EditlabError, require
@@ -41,12 +42,22 @@ def _load_dtype(device: str, precision: str):
     return torch.float16 if device == "cuda" else torch.float32
 
 
+def _follow_progress_bar_setting() -> None:
+    """diffusers' "Loading pipeline components" bar ignores HF_HUB_DISABLE_PROGRESS_BARS (which the CLI sets
+    unless -v); make it follow the setting, as transformers and huggingface_hub do."""
+    if os.environ.get("HF_HUB_DISABLE_PROGRESS_BARS", "").lower() in ("1", "true", "yes", "on"):
+        from diffusers.utils import logging
+
+        logging.disable_progress_bar()
+
+
 def _loading_errors(source: ModelSource):
     """Turn diffusers/transformers loading failures into one-line errors naming the model."""
     import contextlib
 
     @contextlib.contextmanager
     def guard():
+        _follow_progress_bar_setting()
         try:
             yield
         except EditlabError:
