@@ -13,11 +13,11 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("accelerate")
 
-from train_toydata import tiny_overrides  # noqa: E402
+from train_toydata import tiny_overrides, write_shard  # noqa: E402
 
 from editlab.errors import EditlabError  # noqa: E402
 from editlab.train import load_config  # noqa: E402
-from editlab.train.loop import train  # noqa: E402
+from editlab.train.loop import Trainer, train  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -45,6 +45,31 @@ def test_train_and_export_loads_in_plain_diffusers(tmp_path, shard_dir, vocab_fi
                  generator=torch.Generator().manual_seed(0)).images[0]
     assert image.size == (32, 32)
     assert list(result.export_dir.rglob("*.safetensors"))
+
+
+def test_training_overfits_a_single_batch(tmp_path, vocab_file):
+    """The trainer learns: on one batch of 4 examples (every step sees the same 4), 60 steps of the
+    tiny model bring the loss of a fixed draw (same noise, timesteps) below half its start.
+    Measured: 1.176 -> 0.452 (2.6x). A step that does not update the weights, a wrong target or a
+    detached graph leaves it near 1x."""
+    write_shard(tmp_path / "one" / "p.parquet", 4)
+    overrides = tiny_overrides(tmp_path, tmp_path / "one", vocab_file, max_steps=60, batch_size=4,
+                               learning_rate=3e-3, conditioning_dropout=0.0, use_ema=False, checkpoint_every=1000)
+    trainer = Trainer(load_config(None, overrides), log=lambda _: None)
+    trainer.setup()
+
+    def fixed_loss() -> float:  # micro-batch 0: the same examples, noise and timesteps every time
+        with torch.no_grad():
+            return float(trainer.compute_loss(0)[0])
+
+    before = fixed_loss()
+    losses = []
+    for _ in range(60):
+        losses.append(trainer.train_step()["loss"])
+        trainer.state.step += 1
+    after = fixed_loss()
+    assert after < before / 2, f"fixed-draw loss {before:.3f} -> {after:.3f}: the model did not fit one batch"
+    assert sum(losses[-10:]) / 10 < sum(losses[:5]) / 5 / 2, losses
 
 
 def test_latent_cache_gives_the_same_losses(tmp_path, shard_dir, vocab_file):
