@@ -1,7 +1,23 @@
-"""LPIPS without torchvision: our network against the formula written out with torch.nn.functional."""
+"""LPIPS without torchvision: our network against a reference written from the paper's formula.
+
+Zhang et al. 2018, "The Unreasonable Effectiveness of Deep Features as a Perceptual Metric",
+Eq. 1: for each layer l of the backbone, unit-normalise the features of both images in the
+channel dimension, take the squared difference, weight the channels with the learned linear
+weights w_l, average over the H_l x W_l positions, and sum over the layers:
+
+    d(x, x0) = sum_l 1/(H_l W_l) sum_{h,w} sum_c w_{l,c} (yhat_{l,hwc} - yhat0_{l,hwc})^2
+
+(the released v0.1 weights are the w_{l,c} of this form: a 1x1 convolution over the squared
+difference). The backbone is AlexNet's five conv+ReLU stages as published (torchvision's
+`alexnet().features`: 11x11/4 pad 2, max-pool 3/2, 5x5 pad 2, max-pool 3/2, three 3x3 pad 1),
+read straight from the state dict; the input is the image in [-1, 1] shifted and scaled by the
+released ScalingLayer constants. The distance part below is numpy in float64, so it shares no
+code with editlab's torch module.
+"""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -10,35 +26,44 @@ from bench_helpers import random_image
 from editlab.bench.metrics import lpips as lpips_module
 from editlab.errors import EditlabError
 
+SHIFT = np.array([-0.030, -0.088, -0.188]).reshape(1, 3, 1, 1)  # released ScalingLayer constants
+SCALE = np.array([0.458, 0.448, 0.450]).reshape(1, 3, 1, 1)
+ALEXNET = [  # (state-dict prefix, stride, padding, max-pool before it)
+    ("features.0", 4, 2, False), ("features.3", 1, 2, True), ("features.6", 1, 1, True),
+    ("features.8", 1, 1, False), ("features.10", 1, 1, False),
+]
 
-def _reference_lpips(backbone: dict, heads: dict, a, b):
-    """LPIPS v0.1 written out step by step from the paper/official code, independent of our module."""
-    shift = torch.tensor([-0.030, -0.088, -0.188]).view(1, 3, 1, 1)
-    scale = torch.tensor([0.458, 0.448, 0.450]).view(1, 3, 1, 1)
 
-    def features(x):
-        x = (x - shift) / scale
-        feats = []
-        x = F.relu(F.conv2d(x, backbone["features.0.weight"], backbone["features.0.bias"], stride=4, padding=2))
-        feats.append(x)
-        x = F.max_pool2d(x, 3, 2)
-        x = F.relu(F.conv2d(x, backbone["features.3.weight"], backbone["features.3.bias"], padding=2))
-        feats.append(x)
-        x = F.max_pool2d(x, 3, 2)
-        x = F.relu(F.conv2d(x, backbone["features.6.weight"], backbone["features.6.bias"], padding=1))
-        feats.append(x)
-        x = F.relu(F.conv2d(x, backbone["features.8.weight"], backbone["features.8.bias"], padding=1))
-        feats.append(x)
-        x = F.relu(F.conv2d(x, backbone["features.10.weight"], backbone["features.10.bias"], padding=1))
-        feats.append(x)
-        return feats
+def _to_input(images) -> np.ndarray:
+    """PIL images -> (N, 3, H, W) float64 in [-1, 1], then the scaling layer."""
+    x = np.stack([np.asarray(image.convert("RGB"), np.float64) / 255.0 for image in images]).transpose(0, 3, 1, 2)
+    return (x * 2 - 1 - SHIFT) / SCALE
 
-    total = 0
-    for k, (fa, fb) in enumerate(zip(features(a), features(b), strict=False)):
-        fa = fa / (torch.sqrt((fa**2).sum(1, keepdim=True)) + 1e-10)
-        fb = fb / (torch.sqrt((fb**2).sum(1, keepdim=True)) + 1e-10)
-        total = total + F.conv2d((fa - fb) ** 2, heads[f"lin{k}.model.1.weight"]).mean(dim=(2, 3))
-    return total.flatten()
+
+def _alexnet_stages(backbone: dict, x: np.ndarray) -> list[np.ndarray]:
+    """The five ReLU outputs of AlexNet's feature extractor, as float64 arrays (N, C, H, W)."""
+    out, h = [], torch.from_numpy(x).float()
+    with torch.no_grad():
+        for name, stride, padding, pool_first in ALEXNET:
+            if pool_first:
+                h = F.max_pool2d(h, kernel_size=3, stride=2)
+            h = F.relu(F.conv2d(h, backbone[f"{name}.weight"], backbone[f"{name}.bias"], stride=stride, padding=padding))
+            out.append(h.double().numpy())
+    return out
+
+
+def _reference_lpips(backbone: dict, heads: dict, outputs, references) -> np.ndarray:
+    """Eq. 1 of the paper, term by term."""
+    total = 0.0
+    stages = zip(_alexnet_stages(backbone, _to_input(outputs)), _alexnet_stages(backbone, _to_input(references)),
+                 strict=True)
+    for layer, (ya, yb) in enumerate(stages):
+        ya = ya / (np.sqrt((ya**2).sum(axis=1, keepdims=True)) + 1e-10)  # unit length over channels
+        yb = yb / (np.sqrt((yb**2).sum(axis=1, keepdims=True)) + 1e-10)
+        w = heads[f"lin{layer}.model.1.weight"].double().numpy().reshape(-1)  # (C,)
+        weighted = np.einsum("nchw,c->nhw", (ya - yb) ** 2, w)  # linear weights over channels
+        total = total + weighted.mean(axis=(1, 2))  # average over the H_l x W_l positions
+    return total  # summed over layers
 
 
 @pytest.fixture
@@ -53,19 +78,19 @@ def weight_files(tmp_path):
     return backbone, heads, str(tmp_path / "alexnet.pth"), str(tmp_path / "alex_heads.pth")
 
 
-def test_lpips_matches_the_written_out_formula(weight_files):
+def test_lpips_matches_the_papers_formula(weight_files):
     backbone, heads, backbone_path, heads_path = weight_files
     net = lpips_module.load_lpips(backbone_path, heads_path)
-    outs = [random_image(i, (64, 64)) for i in range(3)]
-    refs = [random_image(10 + i, (64, 64)) for i in range(3)]
-    got = lpips_module.lpips(outs, refs, network=net)
-    a = torch.stack([torch.from_numpy(lpips_module.to_unit_array(o)).permute(2, 0, 1) for o in outs]) * 2 - 1
-    b = torch.stack([torch.from_numpy(lpips_module.to_unit_array(r)).permute(2, 0, 1) for r in refs]) * 2 - 1
-    with torch.no_grad():
-        expected = _reference_lpips(backbone, heads, a, b).double()
-    assert torch.allclose(got, expected, atol=1e-6)
+    outs = [random_image(i, (72, 56)) for i in range(3)]
+    refs = [random_image(10 + i, (72, 56)) for i in range(3)]
+    got = lpips_module.lpips(outs, refs, network=net).numpy()
+    expected = _reference_lpips(backbone, heads, outs, refs)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-7)
     assert lpips_module.lpips(outs[:1], outs[:1], network=net)[0].item() == pytest.approx(0.0, abs=1e-9)
     assert (got > 0).all()
+    # the reference itself is linear in the head weights, as Eq. 1 is
+    doubled = {k: 2 * v for k, v in heads.items()}
+    np.testing.assert_allclose(_reference_lpips(backbone, doubled, outs, refs), 2 * expected, rtol=1e-12)
 
 
 def test_lpips_without_weights_says_what_to_do(tmp_path, monkeypatch):
