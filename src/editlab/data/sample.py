@@ -14,18 +14,14 @@ from typing import Any
 
 from PIL import Image
 
+from editlab.io.images import png_bytes
+
 #: Row statuses. Only "ok" rows flow into the next stage; the others stay in the stage's shard
 #: (with their error) so failures and filter decisions are data, as in img2dataset.
 OK, FILTERED, ERROR = "ok", "filtered", "error"
 IMAGE_FIELDS = ("source", "edited", "mask")
 
 ImageCell = Image.Image | bytes | None
-
-
-def png_bytes(image: Image.Image) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 def decode_png(data: bytes, mode: str) -> Image.Image:

@@ -47,8 +47,10 @@ class ToyworldEditor(ModelEditor):
             pipeline = ToyworldEditorPipeline.from_pretrained(self.source.location)
         else:
             self.source = None
-        if device is not None:
-            pipeline.model.to(device)
+        if device is not None:  # default: the CPU, where a 2M-parameter one-step model is fastest to start
+            from editlab.io.device import resolve_device
+
+            pipeline.model.to(resolve_device(device))
         self.pipeline = pipeline
         self.defaults = normalize_params(defaults, set(IGNORED_PARAMS), self.name)
         self.last_provenance: list[dict[str, Any]] = []

@@ -8,6 +8,7 @@ CMYK, grayscale, 1-bit) converted the same way to 8-bit RGB. Problems become one
 
 from __future__ import annotations
 
+import base64
 import io
 import os
 import warnings
@@ -205,7 +206,13 @@ def save_image(image: Image.Image, path: str | os.PathLike, **save_kwargs) -> Pa
     return path
 
 
-def image_to_png_bytes(image: Image.Image) -> bytes:
+def png_bytes(image: Image.Image) -> bytes:
+    """The image as PNG bytes (what sessions hash and store, the API answers, data shards hold)."""
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def image_data_url(image: Image.Image) -> str:
+    """A `data:image/png;base64,...` URL of the image in RGB (how chat APIs take images)."""
+    return "data:image/png;base64," + base64.b64encode(png_bytes(image.convert("RGB"))).decode("ascii")

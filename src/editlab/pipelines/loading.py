@@ -15,17 +15,9 @@ import os
 from typing import Any
 
 from editlab.errors import EditlabError, require
+from editlab.io.device import resolve_device
 from editlab.pipelines.model_defaults import apply_model_defaults, read_model_defaults
 from editlab.pipelines.resolve import ModelSource, resolve_model
-
-
-def default_device() -> str:
-    torch = require("torch", "edit")
-    if torch.cuda.is_available():
-        return "cuda"
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return "mps"
-    return "cpu"
 
 
 def _as_source(model: str | ModelSource, kind: str | None = None, revision: str | None = None) -> ModelSource:
@@ -97,7 +89,7 @@ def load_ip2p_pipeline(
     source = _as_source(model, "ip2p", revision)
     if source.kind != "ip2p":
         raise EditlabError(f"model {source.spec!r} is a {source.kind} model; use the '{source.kind}' editor")
-    device = device or default_device()
+    device = resolve_device(device)
     dtype = _load_dtype(device, precision)
     common = {"safety_checker": None, "feature_extractor": None, "requires_safety_checker": False}
     with _loading_errors(source):
@@ -141,7 +133,7 @@ def load_sdxl_ip2p_pipeline(
     from diffusers import EDMEulerScheduler, StableDiffusionXLInstructPix2PixPipeline
 
     source = _as_source(model, "sdxl-ip2p", revision)
-    device = device or default_device()
+    device = resolve_device(device)
     dtype = _load_dtype(device, precision)
     if precision == "auto" and device == "cpu":
         from editlab.pipelines.instruct_pix2pix import cpu_has_fast_bf16
@@ -183,7 +175,7 @@ def load_diffusers_pipeline(
         raise EditlabError(
             f"model {source.spec!r} is a single file; the generic diffusers adapter needs a pipeline folder or hub id"
         )
-    device = device or default_device()
+    device = resolve_device(device)
     dtype = _load_dtype(device, precision)
     if precision == "auto":  # large transformer pipelines are trained and shipped in bf16
         dtype = torch.bfloat16 if device == "cuda" or _cpu_bf16() else torch.float32

@@ -16,7 +16,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from editlab import __version__
-from editlab.io.images import image_to_png_bytes
+from editlab.io.images import png_bytes
 from editlab.serve.engine import Engine
 from editlab.serve.errors import ApiError
 from editlab.serve.limits import ClientGone
@@ -99,7 +99,7 @@ async def edit(
     if isinstance(answer, Response):
         return answer
     outputs, record = answer
-    png = await run_in_threadpool(image_to_png_bytes, outputs[0])
+    png = await run_in_threadpool(png_bytes, outputs[0])
     return Response(png, media_type="image/png", headers={PARAMS_HEADER: json.dumps(record)})
 
 
@@ -185,7 +185,7 @@ async def version_image(request: Request, session_id: str, version_id: str) -> R
     engine = engine_of(request)
 
     def image() -> bytes:
-        return image_to_png_bytes(engine.open_session(session_id).image(version_id))
+        return png_bytes(engine.open_session(session_id).image(version_id))
 
     return Response(await run_in_threadpool(image), media_type="image/png")
 

@@ -355,9 +355,9 @@ def _gr():
 
 
 def _png(image) -> bytes:
-    from editlab.io.images import image_to_png_bytes
+    from editlab.io.images import png_bytes
 
-    return image_to_png_bytes(image)
+    return png_bytes(image)
 
 
 def build_blocks(engine: Engine, exports: Path):
@@ -404,7 +404,7 @@ def build_blocks(engine: Engine, exports: Path):
                                             brush=gr.Brush(default_size=6, colors=["#ff3030"], color_mode="fixed"))
                     box = gr.Textbox(label="Box x0, y0, x1, y1 (pixels; or click two corners on the result)",
                                      placeholder="8, 8, 40, 32", elem_id="box")
-                    clear_region = gr.Button("Clear region", size="sm")
+                    clear_region = gr.Button("Clear region", size="sm", elem_id="clear-region")
                 edit = gr.Button("Edit", variant="primary", elem_id="edit")
             with gr.Column():
                 result = gr.Image(type="pil", label="Result (HEAD)", interactive=False, format="png",

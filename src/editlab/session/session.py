@@ -26,9 +26,9 @@ from PIL import Image
 from editlab.editors import Editor, check_editor_spec, get_editor
 from editlab.errors import EditlabError
 from editlab.io import load_image, load_mask, save_image
-from editlab.io.images import ImageInput
+from editlab.io.images import ImageInput, png_bytes
 from editlab.session import export
-from editlab.session.store import SessionStore, now_iso, png_bytes, sha256
+from editlab.session.store import SessionStore, now_iso, sha256
 from editlab.session.tree import VersionNode, build_tree, format_tree, tree_layout
 from editlab.session.version import Version, derive_seed, version_id
 from editlab.types import EditRequest

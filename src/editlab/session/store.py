@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import glob
 import hashlib
-import io
 import json
 import os
 import shutil
@@ -48,12 +47,6 @@ _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib
 
 def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def png_bytes(image: Image.Image) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 def sha256(data: bytes) -> str:

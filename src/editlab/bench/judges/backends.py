@@ -11,9 +11,7 @@ reports it in `describe()`, which goes into each judge cache key and into result
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import io
 import json
 import os
 import re
@@ -27,6 +25,7 @@ from PIL import Image
 
 from editlab.bench.judges.base import RefusedAnswer
 from editlab.errors import EditlabError, require
+from editlab.io.images import image_data_url
 from editlab.registry import Registry
 
 
@@ -41,12 +40,6 @@ class ChatBackend(ABC):
 
     def describe(self) -> dict[str, Any]:
         return {"backend": self.name}
-
-
-def image_data_url(image: Image.Image) -> str:
-    buffer = io.BytesIO()
-    image.convert("RGB").save(buffer, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 class OpenAIBackend(ChatBackend):

@@ -13,7 +13,6 @@ torch.Size([1, 512])
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,6 +26,7 @@ from editlab.bench.metrics.preprocess import (
     clip_preprocess_for,
 )
 from editlab.errors import EditlabError, require
+from editlab.io.device import resolve_device
 
 DEFAULT_ENCODERS = {
     "clip": "openai/clip-vit-base-patch32",
@@ -46,11 +46,6 @@ def _prefetcher():
 
         _PREFETCH = ThreadPoolExecutor(max_workers=1, thread_name_prefix="editlab-prefetch")
     return _PREFETCH
-
-
-def default_device() -> str:
-    torch = require("torch", "bench")
-    return os.environ.get("EDITLAB_DEVICE") or ("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def weights_sha256(model) -> str:
@@ -185,7 +180,7 @@ def load_encoder(kind: str, source: str | None = None, *, device: str | None = N
     if kind not in DEFAULT_ENCODERS:
         raise EditlabError(f"unknown encoder kind {kind!r}; choose one of {', '.join(DEFAULT_ENCODERS)}")
     source = str(source or DEFAULT_ENCODERS[kind])
-    device = device or default_device()
+    device = resolve_device(device, extra="bench")
     key = (kind, source, device)
     if key in _LOADED:
         _LOADED[key].batch_size = batch_size

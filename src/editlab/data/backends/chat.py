@@ -25,14 +25,9 @@ from typing import Any
 from PIL import Image
 
 from editlab.errors import EditlabError, require
+from editlab.io.images import image_data_url
 
 Message = dict[str, Any]
-
-
-def image_data_url(image: Image.Image) -> str:
-    buffer = io.BytesIO()
-    image.convert("RGB").save(buffer, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
 def user_message(text: str, images: list[Image.Image] | None = None) -> Message:
@@ -137,7 +132,8 @@ class TransformersChat(ChatBackend):
                                    "for stages that send images")
             return
         torch = require("torch", "data")
-        from editlab.data.backends.models import resolve_device, resolve_dtype, weights_hash
+        from editlab.data.backends.models import resolve_dtype, weights_hash
+        from editlab.io.device import resolve_device
 
         transformers = require("transformers", "data")
         self.device = resolve_device(self.device)

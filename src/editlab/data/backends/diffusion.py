@@ -130,7 +130,8 @@ class DiffusionSampler:
                  share: str = "self"):
         if share not in SHARE_MODES:
             raise EditlabError(f"share={share!r}; use one of {', '.join(SHARE_MODES)}")
-        from editlab.data.backends.models import resolve_device, resolve_dtype, weights_hash
+        from editlab.data.backends.models import resolve_dtype, weights_hash
+        from editlab.io.device import resolve_device
 
         torch = require("torch", "data")
         self.torch = torch

@@ -22,24 +22,26 @@ def _unit(features) -> np.ndarray:
 
 
 def clip_encoder(model: str, device: str | None = None, batch_size: int = 32):
-    from editlab.bench.metrics.encoders import ClipEncoder, default_device, load_encoder
+    from editlab.bench.metrics.encoders import ClipEncoder, load_encoder
+    from editlab.io.device import resolve_device
 
     if model == "tiny":
         from editlab.data.backends.tiny import tiny_clip
 
         clip, _, tokenizer = tiny_clip()
-        return ClipEncoder(clip, tokenizer, "tiny", device or default_device(), batch_size)
+        return ClipEncoder(clip, tokenizer, "tiny", resolve_device(device, extra="data"), batch_size)
     return load_encoder("clip", model, device=device, batch_size=batch_size)
 
 
 def dino_encoder(model: str, device: str | None = None, batch_size: int = 32):
-    from editlab.bench.metrics.encoders import DinoEncoder, default_device, load_encoder
+    from editlab.bench.metrics.encoders import DinoEncoder, load_encoder
+    from editlab.io.device import resolve_device
 
     if model == "tiny":
         from editlab.data.backends.tiny import tiny_dinov2
 
         dino, _ = tiny_dinov2()
-        return DinoEncoder(dino, "tiny", "dinov2", device or default_device(), batch_size)
+        return DinoEncoder(dino, "tiny", "dinov2", resolve_device(device, extra="data"), batch_size)
     kind = "dinov2" if "dinov2" in model.lower() else "dino"
     return load_encoder(kind, model, device=device, batch_size=batch_size)
 

@@ -12,13 +12,6 @@ from typing import Any
 from editlab.errors import EditlabError, require
 
 
-def resolve_device(device: str | None) -> str:
-    if device and device != "auto":
-        return device
-    torch = require("torch", "data")
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 def resolve_dtype(dtype: str, device: str, torch=None):
     """`auto`: fp16 on GPU, fp32 on CPU (bf16 is faster on AMX CPUs; ask for it explicitly)."""
     torch = torch or require("torch", "data")

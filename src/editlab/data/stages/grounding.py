@@ -148,7 +148,7 @@ class Grounding(Stage):
             raise EditlabError(f"grounding: need 0 <= min_area < max_area <= 1, got {self.min_area}, {self.max_area}")
 
     def setup(self) -> None:
-        from editlab.data.backends.models import resolve_device
+        from editlab.io.device import resolve_device
 
         device = resolve_device(self.device)
         self._detector = Detector(self.detector, device, self.box_threshold, self.text_threshold)
