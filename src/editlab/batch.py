@@ -36,9 +36,9 @@ from PIL import Image
 from editlab.editors import Editor, get_editor
 from editlab.errors import EditlabError
 from editlab.io import load_image, load_mask, safe_child, safe_name, save_image, write_json, write_text
-from editlab.session.journal import Journal
-from editlab.session.locking import file_lock
-from editlab.session.version import derive_seed
+from editlab.io.journal import Journal
+from editlab.io.locking import file_lock
+from editlab.io.seeds import derive_seed
 from editlab.types import EditRequest
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif")
@@ -443,7 +443,7 @@ def _error_text(exc: BaseException) -> str:
 
 
 def _now() -> str:
-    from editlab.session.store import now_iso
+    from editlab.io.timestamps import now_iso
 
     return now_iso()
 

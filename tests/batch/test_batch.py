@@ -203,7 +203,7 @@ def test_load_jobs_from_dicts(tmp_path):
 
 
 def test_two_batches_cannot_write_one_folder(folder, tmp_path, fakes):
-    from editlab.session.locking import file_lock
+    from editlab.io.locking import file_lock
 
     out = tmp_path / "out"
     out.mkdir()

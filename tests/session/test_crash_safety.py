@@ -17,7 +17,7 @@ import pytest
 
 from editlab.errors import EditlabError
 from editlab.session import EditSession
-from editlab.session.journal import Journal
+from editlab.io.journal import Journal
 
 
 def test_journal_ignores_and_then_cuts_a_torn_tail(tmp_path):

@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from editlab.data.sample import Sample
-from editlab.data.seeds import derive_seed
+from editlab.io.seeds import derive_seed
 
 RESOURCE_FIELDS = ("num_cpus", "num_gpus")
 

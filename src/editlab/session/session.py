@@ -27,10 +27,12 @@ from editlab.editors import Editor, check_editor_spec, get_editor
 from editlab.errors import EditlabError
 from editlab.io import load_image, load_mask, save_image
 from editlab.io.images import ImageInput, png_bytes
+from editlab.io.seeds import derive_seed
+from editlab.io.timestamps import now_iso
 from editlab.session import export
-from editlab.session.store import SessionStore, now_iso, sha256
+from editlab.session.store import SessionStore, sha256
 from editlab.session.tree import VersionNode, build_tree, format_tree, tree_layout
-from editlab.session.version import Version, derive_seed, version_id
+from editlab.session.version import Version, version_id
 from editlab.types import EditRequest
 
 _RELATIVE = re.compile(r"^head(?:~(\d+)|(\^+))?$", re.IGNORECASE)

@@ -28,7 +28,6 @@ import tempfile
 import warnings
 import zlib
 from collections.abc import Iterable
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -36,18 +35,15 @@ from PIL import Image, UnidentifiedImageError
 
 from editlab.errors import EditlabError
 from editlab.io import safe_child, write_bytes, write_json
-from editlab.session.journal import Journal, fsync_dir
-from editlab.session.locking import file_lock
+from editlab.io.journal import Journal, fsync_dir
+from editlab.io.locking import file_lock
+from editlab.io.timestamps import now_iso
 from editlab.session.version import is_sha256
 
 FORMAT = "editlab-session"
 FORMAT_VERSION = 1
 #: what Pillow raises for a truncated, empty or otherwise damaged file, depending on where it breaks
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error, Image.DecompressionBombError)
-
-def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
 
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -116,7 +115,3 @@ def version_id(index: int) -> str:
     return f"v{index}"
 
 
-def derive_seed(session_seed: int, key: int | str) -> int:
-    """A seed that depends only on the session seed and the turn, recorded so replays are exact."""
-    digest = hashlib.sha256(f"{session_seed}:{key}".encode()).digest()
-    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF

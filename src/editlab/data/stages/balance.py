@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from editlab.data.sample import Sample
-from editlab.data.seeds import uniform
 from editlab.data.stage import GlobalStage, ShardContext
 from editlab.errors import EditlabError
+from editlab.io.seeds import uniform
 
 
 @dataclass

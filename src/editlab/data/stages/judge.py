@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from editlab.data.sample import Sample
-from editlab.data.seeds import uniform
 from editlab.data.stage import ShardContext, Stage
 from editlab.errors import EditlabError
+from editlab.io.seeds import uniform
 
 MODES = ("score", "threshold", "importance")
 #: judge -> (main score key, its range)

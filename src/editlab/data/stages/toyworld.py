@@ -14,10 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from editlab.data.sample import Sample
-from editlab.data.seeds import uniform
 from editlab.data.stage import ShardContext, SourceStage, Stage
 from editlab.data.stages.pairs import PairGenerator
 from editlab.errors import EditlabError
+from editlab.io.seeds import uniform
 
 
 def _toyworld():

@@ -1,7 +1,9 @@
-"""Deterministic seeds: every random choice is a function of (job seed, stage, sample id, purpose).
+"""Deterministic seeds: every random choice is a function of the keys that name it.
 
-Seeds never depend on which worker runs a shard or in which order shards finish, so a rerun
-after a crash, a run with more workers, or a Ray run produce the same bytes.
+Data jobs key by (job seed, stage, sample id, purpose), sessions by (session seed, turn), batches
+by (base seed, job id). Seeds never depend on which worker runs a shard, in which order shards
+finish or which process asks, so a rerun after a crash, a run with more workers, a Ray run or a
+session replay produce the same bytes.
 """
 
 from __future__ import annotations
