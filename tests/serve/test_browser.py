@@ -1,5 +1,5 @@
 """The web app in a real headless Chromium (playwright driving Debian's `chromium`): upload, edit,
-undo, branch, region box, compare, sweep, download; a full-page screenshot after each step.
+undo, branch, a box and a painted region, compare, sweep, download; full-page screenshots on the way.
 
 Skips with the reason when playwright or a Chromium binary is missing, except where
 EDITLAB_REQUIRE_BROWSER=1 (CI: `.ci/run` installs Chromium and sets it), where that is a failure.
@@ -37,13 +37,14 @@ def _unavailable(reason: str):
 @pytest.fixture(scope="module")
 def browser():
     try:
-        from playwright.sync_api import sync_playwright
+        from playwright.sync_api import expect, sync_playwright
     except ImportError:
         _unavailable("playwright is not installed: pip install 'editlab[dev]'")
     executable = os.environ.get("EDITLAB_CHROMIUM") or next(filter(None, map(shutil.which, BROWSERS)), None)
     if executable is None:
         _unavailable(f"no Chromium found (looked for {', '.join(BROWSERS)} on PATH and $EDITLAB_CHROMIUM); "
                      "install it with `apt-get install -y chromium`")
+    expect.set_options(timeout=WAIT_MS)  # edits on a busy 2-core machine take seconds, not expect's default 5
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
         try:
@@ -97,7 +98,7 @@ def _edit(page, instruction: str) -> None:
     page.locator("#edit").click()
 
 
-def test_upload_edit_undo_branch_region_compare_download(browser, shots, tmp_path, serving):
+def test_upload_edit_undo_branch_box_paint_compare_download(browser, shots, tmp_path, serving):
     from playwright.sync_api import expect
 
     from editlab.serve import create_app
@@ -140,6 +141,24 @@ def test_upload_edit_undo_branch_region_compare_download(browser, shots, tmp_pat
         expect(page.locator("#compare img")).to_be_visible()
         shots(page, "3-branched-region-compare")
 
+        # a painted region: one brush stroke across the middle of HEAD
+        page.locator("#clear-region").click()
+        expect(page.locator("#box textarea")).to_have_value("")
+        page.locator("#region button[aria-label=Brush]").click()
+        canvas = page.locator("#region canvas").first
+        canvas.scroll_into_view_if_needed()
+        frame = canvas.bounding_box()
+        x, y = frame["x"] + frame["width"] / 2, frame["y"] + frame["height"] / 2
+        page.mouse.move(x - 40, y - 20)
+        page.mouse.down()
+        for step in range(21):
+            page.mouse.move(x - 40 + 4 * step, y - 20 + 2 * step)
+        page.mouse.up()
+        shots(page, "4-painted")
+        _edit(page, "make the background plain yellow")
+        _wait_head(page, "v4")
+        expect(page.locator("#status")).to_contain_text("v4 ← v3: 'make the background plain yellow' in the region")
+
         page.locator("#export").click()
         link = page.locator("#files a[download='history.gif']")
         link.wait_for()
@@ -148,15 +167,19 @@ def test_upload_edit_undo_branch_region_compare_download(browser, shots, tmp_pat
         gif = tmp_path / "history.gif"
         download.value.save_as(gif)
         assert Image.open(gif).format == "GIF"
-        shots(page, "4-downloaded")
+        shots(page, "5-downloaded")
         page.close()
 
     (sid,) = [p.name for p in sessions.iterdir()]
     session = EditSession.open(sessions / sid)
-    assert session.head.id == "v3" and session.versions["v3"].parent == "v1"
+    assert session.head.id == "v4" and session.versions["v3"].parent == "v1"
     assert session.versions["v2"].parent == "v0" and session.versions["v3"].mask is not None
     v1, v3 = np.asarray(session.image("v1")), np.asarray(session.image("v3"))
     assert np.array_equal(v1[:, 32:], v3[:, 32:])  # outside the box nothing changed
+    painted = np.asarray(session.mask("v4")) > 127
+    assert 0 < painted.mean() < 0.5  # a stroke, not the whole image
+    v4 = np.asarray(session.image("v4"))
+    assert np.array_equal(v3[~painted], v4[~painted])  # outside the stroke nothing changed
 
 
 def test_sweep_with_a_diffusion_model_keeps_the_clicked_cell(browser, shots, tmp_path, serving):
@@ -184,11 +207,11 @@ def test_sweep_with_a_diffusion_model_keeps_the_clicked_cell(browser, shots, tmp
         page.locator("#run-sweep").click()
         cells = page.locator("#sweep .thumbnail-item")
         expect(cells).to_have_count(4)
-        shots(page, "5-sweep")
+        shots(page, "6-sweep")
         cells.nth(3).click()
         _wait_head(page, "v1")
         expect(page.locator("#status")).to_contain_text("text 4 · image 2")
-        shots(page, "6-sweep-kept")
+        shots(page, "7-sweep-kept")
         page.close()
     (sid,) = [p.name for p in sessions.iterdir()]
     kept = EditSession.open(sessions / sid).versions["v1"]

@@ -4,7 +4,8 @@
 >>> app = create_app(model="toyworld", auth_token=None)                      # doctest: +SKIP
 
 Modules: app (create_app), api (/v1 routes), openai (/v1/images/edits), engine (the model,
-input checks, sessions), limits (Limits, the job queue), middleware (token, body size),
+input checks, sessions), batching (requests gathered into one model call), limits (Limits, the job
+queue), middleware (token, body size),
 errors (JSON errors), ui (the gradio app). Needs `pip install 'editlab[serve]'`.
 """
 
