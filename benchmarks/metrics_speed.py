@@ -11,7 +11,7 @@ written here from the published recipes, without editlab's code: OpenAI CLIP's t
 DINO transform MagicBrush uses (shorter side to 256 bicubic, centre crop 224, ImageNet mean/std),
 in PIL + numpy; features from the transformers models directly (CLIP: the projected pooled vision output =
 OpenAI `encode_image`; the CLS token after the final norm for DINO = torch.hub `dino_vits16`).
-editlab's side is `editlab.bench.metrics` (`pixel.l1`, `similarity.clip_image_similarity`,
+editlab's side is `editlab.metrics` (`pixel.l1`, `similarity.clip_image_similarity`,
 `similarity.dino_similarity`): each file decoded once, batches, a preprocessing thread pool.
 
 Both sides use the same randomly initialised encoders (ViT-B/32-CLIP and ViT-S/16-DINO input
@@ -179,10 +179,10 @@ def reference_worker(encoders: dict[str, str], device: str) -> int:
 def editlab_worker(encoders: dict[str, str], device: str, batch_size: int) -> int:
     import torch
 
-    from editlab.bench.metrics import pixel, similarity
-    from editlab.bench.metrics.encoders import load_encoder
     from editlab.io import load_image
     from editlab.io.pool import parallel_map
+    from editlab.metrics import pixel, similarity
+    from editlab.metrics.encoders import load_encoder
 
     torch.set_num_threads(os.cpu_count() or 1)
     clip = load_encoder("clip", encoders["clip"], device=device, batch_size=batch_size)

@@ -8,9 +8,9 @@ import pytest
 from bench_helpers import random_image, solid
 
 from editlab.bench.harness import run_benchmark
-from editlab.bench.judges import DummyBackend
 from editlab.bench.suites import BENCHMARKS, get_benchmark
 from editlab.errors import EditlabError
+from editlab.judges import DummyBackend
 
 
 def test_every_yaml_declares_version_loader_and_assumptions():

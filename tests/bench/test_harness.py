@@ -11,10 +11,10 @@ from bench_helpers import make_magicbrush
 from PIL import Image
 
 from editlab.bench.harness import run_benchmark
-from editlab.bench.metrics import pixel
 from editlab.cli.main import main
 from editlab.editors.base import Editor
 from editlab.io import load_image
+from editlab.metrics import pixel
 from editlab.types import EditRequest
 
 
@@ -150,8 +150,8 @@ def test_clip_t_uses_the_local_caption_and_records_missing_ones(magicbrush, tmp_
     # bind the tiny encoder through a custom YAML copy of magicbrush
     import yaml
 
-    from editlab.bench.metrics.similarity import clip_text_similarity
     from editlab.bench.suites import BENCHMARKS
+    from editlab.metrics.similarity import clip_text_similarity
 
     spec = yaml.safe_load(BENCHMARKS.get("magicbrush").read_text())
     spec["metrics"]["clip_t"]["encoder"] = tiny_clip

@@ -7,10 +7,10 @@ import json
 import pytest
 from bench_helpers import random_image
 
-from editlab.bench.judges import DummyBackend, JudgeItem, OpenAIBackend, get_judge, parse_scores
-from editlab.bench.judges.backends import TransformersBackend, get_backend
-from editlab.bench.judges.base import AnswerFormatError
 from editlab.errors import EditlabError
+from editlab.judges import DummyBackend, JudgeItem, OpenAIBackend, get_judge, parse_scores
+from editlab.judges.backends import TransformersBackend, get_backend
+from editlab.judges.base import AnswerFormatError
 from editlab.testing import LocalServer
 
 ITEM = JudgeItem(random_image(1, (16, 16)), random_image(2, (16, 16)), "add a hat", task="add")

@@ -15,10 +15,10 @@ import pytest
 from bench_helpers import make_magicbrush, random_image
 
 from editlab.bench.harness import BenchConfig, run, run_benchmark
-from editlab.bench.judges import DummyBackend
 from editlab.cli.main import main
 from editlab.errors import EditlabError
 from editlab.io import load_image
+from editlab.judges import DummyBackend
 
 
 def _l1(a, b) -> float:

@@ -23,8 +23,8 @@ import torch
 import torch.nn.functional as F
 from bench_helpers import random_image
 
-from editlab.bench.metrics import lpips as lpips_module
 from editlab.errors import EditlabError
+from editlab.metrics import lpips as lpips_module
 
 SHIFT = np.array([-0.030, -0.088, -0.188]).reshape(1, 3, 1, 1)  # released ScalingLayer constants
 SCALE = np.array([0.458, 0.448, 0.450]).reshape(1, 3, 1, 1)

@@ -10,10 +10,10 @@ import torch
 from bench_helpers import random_image
 from PIL import Image
 
-from editlab.bench.metrics import METRICS, pixel, similarity
-from editlab.bench.metrics.encoders import load_encoder, weights_sha256
-from editlab.bench.metrics.preprocess import CLIP_PREPROCESS, DINO_PREPROCESS, center_crop
 from editlab.errors import EditlabError
+from editlab.metrics import METRICS, pixel, similarity
+from editlab.metrics.encoders import load_encoder, weights_sha256
+from editlab.metrics.preprocess import CLIP_PREPROCESS, DINO_PREPROCESS, center_crop
 
 
 def _img(array) -> Image.Image:
@@ -174,7 +174,7 @@ def test_unknown_encoder_path_is_a_clear_error(tmp_path):
 # ---- classes and registry ------------------------------------------------------------------------
 
 def test_metric_class_accumulates_to_the_functional_mean(tiny_clip):
-    from editlab.bench.metrics.classes import L1, CLIPImageSimilarity
+    from editlab.metrics.classes import L1, CLIPImageSimilarity
 
     outs = [random_image(50 + i, (24, 24)) for i in range(5)]
     refs = [random_image(60 + i, (24, 24)) for i in range(5)]

@@ -18,7 +18,7 @@ SCRIPT = textwrap.dedent('''
     import sys, time
     from PIL import ImageOps
     from editlab.bench.harness import run_benchmark
-    from editlab.bench.judges import DummyBackend
+    from editlab.judges import DummyBackend
     from editlab.editors.base import Editor
 
     data, out, log_dir, slow = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 from editlab.errors import EditlabError
-from editlab.session import EditSession
 from editlab.io.journal import Journal
+from editlab.session import EditSession
 
 
 def test_journal_ignores_and_then_cuts_a_torn_tail(tmp_path):

@@ -2,7 +2,7 @@
 
 Shaped like lm-evaluation-harness: a benchmark (a versioned YAML file + a small loader) yields
 samples, the harness turns them into `EditRequest`s for an editor that never sees the benchmark,
-then scores outputs with metrics (`editlab.bench.metrics`) and judges (`editlab.bench.judges`),
+then scores outputs with metrics (`editlab.metrics`) and judges (`editlab.judges`),
 caching every finished call so a rerun resumes.
 
 >>> from editlab.bench import run_benchmark
@@ -23,9 +23,9 @@ _LAZY = {
     "judge_outputs": "editlab.bench.harness:judge_outputs",
     "BENCHMARKS": "editlab.bench.suites:BENCHMARKS",
     "get_benchmark": "editlab.bench.suites:get_benchmark",
-    "METRICS": "editlab.bench.metrics:METRICS",
-    "JUDGES": "editlab.bench.judges:JUDGES",
-    "get_judge": "editlab.bench.judges:get_judge",
+    "METRICS": "editlab.metrics:METRICS",
+    "JUDGES": "editlab.judges:JUDGES",
+    "get_judge": "editlab.judges:get_judge",
 }
 
 __all__ = list(_LAZY)

@@ -28,13 +28,14 @@ from typing import Any
 from PIL import Image
 
 from editlab.bench import results as results_module
-from editlab.bench.cache import ResultCache, image_hash, stable_hash
-from editlab.bench.judges import Judge, JudgeItem, Verdict, get_judge
+from editlab.bench.cache import ResultCache
 from editlab.bench.scoring import MetricBinding
 from editlab.bench.suites import Benchmark, BenchSample, get_benchmark
 from editlab.editors import Editor, get_editor
 from editlab.errors import EditlabError
 from editlab.io import load_image, safe_child, safe_name, save_image, write_json, write_text
+from editlab.io.hashing import image_hash, stable_hash
+from editlab.judges import Judge, JudgeItem, Verdict, get_judge
 from editlab.types import EditRequest
 
 SEED_POLICY = "int(sha256(f'{seed}:{sample_id}').hexdigest()[:8], 16)"
@@ -307,8 +308,8 @@ def _build_metrics(benchmark: Benchmark, names: Sequence[str] | None,
 
     `encoders` ({"clip": hub id or folder, "dino": ..., "dinov2": ...}) overrides the YAML's encoders.
     """
-    from editlab.bench.metrics import METRICS
-    from editlab.bench.metrics.encoders import DEFAULT_ENCODERS
+    from editlab.metrics import METRICS
+    from editlab.metrics.encoders import DEFAULT_ENCODERS
 
     unknown = set(encoders or {}) - set(DEFAULT_ENCODERS)
     if unknown:
@@ -327,7 +328,7 @@ def _build_metrics(benchmark: Benchmark, names: Sequence[str] | None,
 def _build_judges(benchmark: Benchmark, judges: Sequence[str | Judge] | None, backend: Any,
                   judge_options: dict[str, Any] | None) -> tuple[list[Judge], list[str]]:
     """Judges to run, and notes on declared judges that were not run (no backend given)."""
-    from editlab.bench.judges import JUDGES
+    from editlab.judges import JUDGES
 
     notes: list[str] = []
     if judges is not None:

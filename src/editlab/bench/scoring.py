@@ -20,10 +20,10 @@ from typing import Any
 
 from PIL import Image
 
-from editlab.bench.cache import image_hash
-from editlab.bench.metrics import METRICS, MetricDef
 from editlab.bench.suites.base import BenchSample
 from editlab.errors import EditlabError
+from editlab.io.hashing import image_hash
+from editlab.metrics import METRICS, MetricDef
 
 REFERENCES = ("target", "source")
 OPTION_KEYS = {"reference", "text", "source_text", "output_text", "encoder", "batch_size"}
@@ -74,7 +74,7 @@ class MetricBinding:
     def encoder(self):
         """The loaded encoder (None for pixel metrics); loading it gives us its weights hash."""
         if self.definition.encoder and self._encoder is None:
-            from editlab.bench.metrics.encoders import load_encoder
+            from editlab.metrics.encoders import load_encoder
 
             self._encoder = load_encoder(self.definition.encoder, self.options.get("encoder"),
                                          batch_size=int(self.options.get("batch_size", 32)))
@@ -95,7 +95,7 @@ class MetricBinding:
         if self.definition.name == "lpips":
             import os
 
-            from editlab.bench.metrics import lpips
+            from editlab.metrics import lpips
 
             info["weights"] = [os.environ.get("EDITLAB_LPIPS_BACKBONE") or lpips.BACKBONE_URL,
                                os.environ.get("EDITLAB_LPIPS_HEADS") or lpips.HEADS_URL]

@@ -76,9 +76,9 @@ def register(subparsers) -> None:
 
 
 def list_everything() -> int:
-    from editlab.bench.judges import JUDGES
-    from editlab.bench.metrics import METRICS
     from editlab.bench.suites import BENCHMARKS
+    from editlab.judges import JUDGES
+    from editlab.metrics import METRICS
 
     print("benchmarks: " + ", ".join(BENCHMARKS.names()))
     print("metrics:    " + ", ".join(METRICS.names()))

@@ -24,7 +24,7 @@ class ClipTradeoffScorer:
     "`source_caption`, `instruction`", so the text direction is what the instruction adds.
     Image similarity is CLIP-I between input and output; below `min_image_similarity`
     (IP2P's filter used 0.7) the edit is penalised for drifting away from the input.
-    The metrics are `editlab.bench.metrics` (reference-checked preprocessing).
+    The metrics are `editlab.metrics` (reference-checked preprocessing).
     """
 
     name = "clip"
@@ -37,7 +37,7 @@ class ClipTradeoffScorer:
         penalty: float = 1.0,
         source_caption: str = "a photo",
     ):
-        from editlab.bench.metrics.encoders import resolve_encoder
+        from editlab.metrics.encoders import resolve_encoder
 
         self.encoder = resolve_encoder(encoder, "clip")
         self.min_image_similarity = min_image_similarity
@@ -45,7 +45,7 @@ class ClipTradeoffScorer:
         self.source_caption = source_caption
 
     def parts(self, source: Image.Image, output: Image.Image, instruction: str) -> dict[str, float]:
-        from editlab.bench.metrics.similarity import clip_directional_similarity, clip_image_similarity
+        from editlab.metrics.similarity import clip_directional_similarity, clip_image_similarity
 
         caption = f"{self.source_caption}, {instruction.strip().rstrip('.')}"
         direction = float(clip_directional_similarity([source], [output], [self.source_caption], [caption],
@@ -115,7 +115,7 @@ class ToyworldOracleScorer:
 
 
 class JudgeScorer:
-    """A VLM judge from `editlab.bench.judges` (e.g. viescore, imgedit); mean of its scores.
+    """A VLM judge from `editlab.judges` (e.g. viescore, imgedit); mean of its scores.
 
     A failed or unparseable answer scores NaN, which the sweep never picks.
     """
@@ -123,12 +123,12 @@ class JudgeScorer:
     name = "judge"
 
     def __init__(self, judge: str = "viescore", backend: str | None = None, **options: Any):
-        from editlab.bench.judges import get_judge
+        from editlab.judges import get_judge
 
         self.judge = get_judge(judge, backend=backend, **options)
 
     def score(self, source: Image.Image, output: Image.Image, instruction: str) -> float:
-        from editlab.bench.judges import JudgeItem
+        from editlab.judges import JudgeItem
 
         verdict = self.judge.judge([JudgeItem(source=source, output=output, instruction=instruction)])[0]
         if not verdict.scores:

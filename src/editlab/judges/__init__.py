@@ -1,6 +1,6 @@
 """Judges by name: `imgedit`, `imgedit-hard`, `viescore` (VLM rubrics on a chat backend) and `oracle` (toyworld).
 
->>> from editlab.bench.judges import get_judge
+>>> from editlab.judges import get_judge
 >>> judge = get_judge("viescore", backend="openai:gpt-4o-2024-08-06")          # doctest: +SKIP
 >>> judge = get_judge("imgedit", backend="openai:Qwen/Qwen2.5-VL-7B-Instruct@http://localhost:8000/v1")  # doctest: +SKIP
 >>> verdicts = judge.judge([JudgeItem(source, output, "make it snowy")])       # doctest: +SKIP
@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from editlab.bench.judges.backends import (
+from editlab.errors import EditlabError
+from editlab.judges.backends import (
     BACKENDS,
     ChatBackend,
     DummyBackend,
@@ -18,15 +19,14 @@ from editlab.bench.judges.backends import (
     TransformersBackend,
     get_backend,
 )
-from editlab.bench.judges.base import Judge, JudgeItem, Verdict, parse_scores
-from editlab.errors import EditlabError
+from editlab.judges.base import Judge, JudgeItem, Verdict, parse_scores
 from editlab.registry import Registry
 
 JUDGES: Registry = Registry("judge")
-JUDGES.register("imgedit", "editlab.bench.judges.rubric:ImgEditJudge")
-JUDGES.register("imgedit-hard", "editlab.bench.judges.rubric:ImgEditHardJudge")
-JUDGES.register("viescore", "editlab.bench.judges.rubric:VIEScoreJudge")
-JUDGES.register("oracle", "editlab.bench.judges.oracle:OracleJudge")
+JUDGES.register("imgedit", "editlab.judges.rubric:ImgEditJudge")
+JUDGES.register("imgedit-hard", "editlab.judges.rubric:ImgEditHardJudge")
+JUDGES.register("viescore", "editlab.judges.rubric:VIEScoreJudge")
+JUDGES.register("oracle", "editlab.judges.oracle:OracleJudge")
 
 
 def get_judge(name: str | Judge, backend: str | ChatBackend | None = None, **options: Any) -> Judge:

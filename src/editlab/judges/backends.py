@@ -23,9 +23,9 @@ from typing import Any
 
 from PIL import Image
 
-from editlab.bench.judges.base import RefusedAnswer
 from editlab.errors import EditlabError, require
 from editlab.io.images import image_data_url
+from editlab.judges.base import RefusedAnswer
 from editlab.registry import Registry
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from PIL import Image
 
-from editlab.bench.cache import image_hash, stable_hash
+from editlab.io.hashing import image_hash, stable_hash
 
 PROMPTS = Path(__file__).parent / "prompts"
 

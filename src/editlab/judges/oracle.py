@@ -6,8 +6,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from editlab.bench.judges.base import Judge, JudgeItem, Verdict
 from editlab.errors import EditlabError
+from editlab.judges.base import Judge, JudgeItem, Verdict
 
 
 class OracleJudge(Judge):

@@ -12,8 +12,8 @@ import math
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from editlab.bench.judges.backends import ChatBackend, get_backend
-from editlab.bench.judges.base import (
+from editlab.judges.backends import ChatBackend, get_backend
+from editlab.judges.base import (
     AnswerFormatError,
     Judge,
     JudgeItem,

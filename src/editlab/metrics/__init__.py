@@ -9,7 +9,7 @@ function takes:
 - "text": (outputs, texts)              clip_t clip_out
 - "directional": (sources, outputs, source texts, output texts)   clip_dir
 
->>> from editlab.bench.metrics import METRICS
+>>> from editlab.metrics import METRICS
 >>> METRICS.get("l1").higher_is_better
 False
 """
@@ -38,13 +38,13 @@ class MetricDef:
 
 
 METRICS: Registry[MetricDef] = Registry("metric")
-_P, _S = "editlab.bench.metrics.pixel", "editlab.bench.metrics.similarity"
+_P, _S = "editlab.metrics.pixel", "editlab.metrics.similarity"
 for _def in [
     MetricDef("l1", "pair", f"{_P}:l1", False, "mean |output - reference| on [0,1] RGB (MagicBrush)"),
     MetricDef("l2", "pair", f"{_P}:l2", False, "mean (output - reference)^2 on [0,1] RGB, no sqrt (MagicBrush)"),
     MetricDef("psnr", "pair", f"{_P}:psnr", True, "PSNR in dB (torchmetrics)"),
     MetricDef("ssim", "pair", f"{_P}:ssim", True, "SSIM (torchmetrics, 11x11 Gaussian)"),
-    MetricDef("lpips", "pair", "editlab.bench.metrics.lpips:lpips", False, "LPIPS v0.1 AlexNet"),
+    MetricDef("lpips", "pair", "editlab.metrics.lpips:lpips", False, "LPIPS v0.1 AlexNet"),
     MetricDef("clip_i", "pair", f"{_S}:clip_image_similarity", True, "CLIP image-image cosine", "clip"),
     MetricDef("clip_t", "text", f"{_S}:clip_text_similarity", True, "CLIP output image vs caption cosine", "clip"),
     MetricDef("clip_out", "text", f"{_S}:clip_output_similarity", True, "CLIP output image vs output caption (Emu)", "clip"),
@@ -62,20 +62,20 @@ def get_metric(name: str) -> MetricDef:
 
 _LAZY = {
     "l1": f"{_P}:l1", "l2": f"{_P}:l2", "psnr": f"{_P}:psnr", "ssim": f"{_P}:ssim",
-    "lpips": "editlab.bench.metrics.lpips:lpips",
+    "lpips": "editlab.metrics.lpips:lpips",
     "clip_image_similarity": f"{_S}:clip_image_similarity",
     "clip_text_similarity": f"{_S}:clip_text_similarity",
     "clip_output_similarity": f"{_S}:clip_output_similarity",
     "clip_directional_similarity": f"{_S}:clip_directional_similarity",
     "dino_similarity": f"{_S}:dino_similarity",
     "dinov2_similarity": f"{_S}:dinov2_similarity",
-    "load_encoder": "editlab.bench.metrics.encoders:load_encoder",
+    "load_encoder": "editlab.metrics.encoders:load_encoder",
 }
 
 
 def __getattr__(name: str) -> Any:
     if name not in _LAZY:
-        raise AttributeError(f"module 'editlab.bench.metrics' has no attribute {name!r}")
+        raise AttributeError(f"module 'editlab.metrics' has no attribute {name!r}")
     module, attr = _LAZY[name].split(":")
     return getattr(importlib.import_module(module), attr)
 

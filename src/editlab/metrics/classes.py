@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from editlab.bench.metrics import pixel, similarity
 from editlab.errors import require
+from editlab.metrics import pixel, similarity
 
 torchmetrics = require("torchmetrics", "bench")
 torch = require("torch", "bench")

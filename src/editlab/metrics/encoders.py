@@ -18,15 +18,15 @@ from typing import Any
 
 from PIL import Image
 
-from editlab.bench.metrics.preprocess import (
+from editlab.errors import EditlabError, require
+from editlab.io.device import resolve_device
+from editlab.metrics.preprocess import (
     DINO_PREPROCESS,
     IMAGENET_MEAN,
     IMAGENET_STD,
     Preprocess,
     clip_preprocess_for,
 )
-from editlab.errors import EditlabError, require
-from editlab.io.device import resolve_device
 
 DEFAULT_ENCODERS = {
     "clip": "openai/clip-vit-base-patch32",
@@ -93,7 +93,7 @@ class Encoder:
         if not self.memoize:
             return self._embed(images)
         torch = require("torch", "bench")
-        from editlab.bench.cache import image_hash
+        from editlab.io.hashing import image_hash
 
         keys = [image_hash(image) for image in images]
         todo = {key: image for key, image in zip(keys, images, strict=True) if key not in self._memo}

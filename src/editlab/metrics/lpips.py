@@ -25,8 +25,8 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image
 
-from editlab.bench.metrics.pixel import match_size, to_unit_array
 from editlab.errors import EditlabError, require
+from editlab.metrics.pixel import match_size, to_unit_array
 
 BACKBONE_URL = "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth"
 HEADS_URL = "https://github.com/richzhang/PerceptualSimilarity/raw/master/lpips/weights/v0.1/alex.pth"

@@ -20,8 +20,8 @@ from collections.abc import Sequence
 
 from PIL import Image
 
-from editlab.bench.metrics.encoders import Encoder, resolve_encoder
 from editlab.errors import EditlabError
+from editlab.metrics.encoders import Encoder, resolve_encoder
 
 
 def _unit(features):

@@ -8,16 +8,29 @@ turn's instruction.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from PIL import Image
 
-if TYPE_CHECKING:  # the session package imports nothing from toyworld
-    from editlab.session import EditSession
+if TYPE_CHECKING:
     from editlab.toyworld.episodes import Episode
 
 
-def play_episode(episode: Episode, session: EditSession) -> list[Image.Image]:
+class Session(Protocol):
+    """What playing needs of a session (`editlab.session.EditSession` has it). A protocol, not an import:
+    toyworld sits below the session app and does not depend on it."""
+
+    @property
+    def root(self) -> Any: ...
+
+    def checkout(self, ref: Any) -> Any: ...
+
+    def edit(self, instruction: str) -> Any: ...
+
+    def image(self, ref: Any = None) -> Image.Image: ...
+
+
+def play_episode(episode: Episode, session: Session) -> list[Image.Image]:
     """Run every turn of `episode` in `session` (created on the episode's first image); one output per turn.
 
     >>> from editlab.session import EditSession

@@ -1,4 +1,4 @@
-"""CLIP and DINOv2 for the filters, through `editlab.bench.metrics.encoders` (the same weights
+"""CLIP and DINOv2 for the filters, through `editlab.metrics.encoders` (the same weights
 hashing and reference preprocessing the benchmarks use), plus `tiny` random encoders for plumbing.
 
 Embeddings come back unit-normalised as float32 numpy arrays: every similarity is a dot product.
@@ -22,8 +22,8 @@ def _unit(features) -> np.ndarray:
 
 
 def clip_encoder(model: str, device: str | None = None, batch_size: int = 32):
-    from editlab.bench.metrics.encoders import ClipEncoder, load_encoder
     from editlab.io.device import resolve_device
+    from editlab.metrics.encoders import ClipEncoder, load_encoder
 
     if model == "tiny":
         from editlab.data.backends.tiny import tiny_clip
@@ -34,8 +34,8 @@ def clip_encoder(model: str, device: str | None = None, batch_size: int = 32):
 
 
 def dino_encoder(model: str, device: str | None = None, batch_size: int = 32):
-    from editlab.bench.metrics.encoders import DinoEncoder, load_encoder
     from editlab.io.device import resolve_device
+    from editlab.metrics.encoders import DinoEncoder, load_encoder
 
     if model == "tiny":
         from editlab.data.backends.tiny import tiny_dinov2

@@ -1,6 +1,6 @@
 """`judge-filter`: a VLM judge scores every pair, then one of three policies decides what stays.
 
-The judges are `editlab.bench.judges` (strict parsing, retries, pinned prompts): `viescore`
+The judges are `editlab.judges` (strict parsing, retries, pinned prompts): `viescore`
 (SC / PQ / O = sqrt(SC * PQ), 0-10, GEdit-Bench) or `imgedit` (adherence / quality / preservation,
 1-5). Backends: `openai:MODEL[@URL]` (any OpenAI-compatible server), `transformers:MODEL`, `dummy`.
 
@@ -53,7 +53,7 @@ class JudgeFilter(Stage):
             raise EditlabError(f"judge-filter: judge={self.judge!r}; use one of {', '.join(MAIN_SCORE)}")
 
     def setup(self) -> None:
-        from editlab.bench.judges import get_judge
+        from editlab.judges import get_judge
 
         self._judge = get_judge(self.judge, backend=self.backend, max_attempts=self.max_attempts)
 
@@ -79,7 +79,7 @@ class JudgeFilter(Stage):
     expensive = True  # judge calls cost time or money: journal them
 
     def process(self, samples: list[Sample], ctx: ShardContext) -> list[Sample]:
-        from editlab.bench.judges import JudgeItem
+        from editlab.judges import JudgeItem
 
         out = list(samples)
         todo = []
