@@ -61,3 +61,16 @@ def test_identity_vae_is_exact_and_loads_as_plain_autoencoderkl(tmp_path):
         assert (posterior.mode() - x).abs().max() < 1e-4  # the latent is the image
         assert posterior.std.max() < 1e-5  # sampling adds (almost) nothing
         assert (loaded.decode(posterior.mode()).sample - x).abs().max() < 1e-4
+
+
+def test_every_preset_holds_toyworlds_longest_instruction():
+    """A recipe whose text encoder cuts toyworld instructions mid-phrase cannot learn them."""
+    from editlab.models.components import COMPONENT_PRESETS
+    from editlab.models.tokenizer import build_word_tokenizer
+    from editlab.toyworld import generate_examples, vocabulary
+
+    tokenizer = build_word_tokenizer(vocabulary(), model_max_length=64)
+    longest = max(len(tokenizer(example.instruction).input_ids)
+                  for split in ("train", "heldout") for example in generate_examples(600, seed=1, split=split))
+    for name, spec in COMPONENT_PRESETS.items():
+        assert spec.max_text_length >= longest, (name, spec.max_text_length, longest)

@@ -37,7 +37,7 @@ class ComponentSpec:
     text_layers: int = 2
     text_heads: int = 2
     text_intermediate_size: int = 64
-    max_text_length: int = 16
+    max_text_length: int = 32  # holds toyworld's longest instruction (30 words with <bos>/<eos>)
     #: extra UNet input channels besides the noisy latent and the source latent (1 = region mask)
     mask_channels: int = 0
     prediction_type: str = "epsilon"
