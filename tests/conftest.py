@@ -17,7 +17,8 @@ import pytest  # noqa: E402
 def pytest_collection_modifyitems(config, items):
     if os.environ.get("EDITLAB_SLOW") == "1":
         return
-    skip = pytest.mark.skip(reason="slow; set EDITLAB_SLOW=1 to run")
+    # .ci/run runs them after the fast suite (EDITLAB_SLOW=1 pytest -m slow)
+    skip = pytest.mark.skip(reason="slow; set EDITLAB_SLOW=1 to run (.ci/run does)")
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
