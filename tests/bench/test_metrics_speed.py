@@ -1,4 +1,5 @@
-"""Smoke test of benchmarks/metrics_speed.py (--quick); the speed itself is measured by the script, not here."""
+"""The speed benchmarks' machinery: metrics_speed.py's smoke run (--quick; the speed itself is measured
+by the script, not here), the shared interleaving helper, and the README's numbers matching the JSON."""
 
 from __future__ import annotations
 
@@ -10,7 +11,29 @@ from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "metrics_speed.py"
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+SCRIPT = BENCHMARKS / "metrics_speed.py"
+sys.path.insert(0, str(BENCHMARKS))
+
+
+def test_interleave_alternates_the_order_and_summary_reports_the_spread():
+    from _timing import interleave, ratio, summary
+
+    calls = []
+    replies = interleave({"a": lambda i: calls.append(("a", i)) or {"seconds": 2.0 + i},
+                          "b": lambda i: calls.append(("b", i)) or {"seconds": 1.0}}, 4)
+    assert calls == [("a", 0), ("b", 0), ("b", 1), ("a", 1), ("a", 2), ("b", 2), ("b", 3), ("a", 3)]
+    a = summary([r["seconds"] for r in replies["a"]])
+    assert (a["median"], a["min"], a["max"], a["n"]) == (3.5, 2.0, 5.0, 4)
+    assert ratio(a, summary([1.0, 1.0, 1.0, 1.0])) == {"median": 3.5, "low": 2.0, "high": 5.0}
+
+
+def test_readme_numbers_are_generated_from_the_committed_results():
+    import run_all
+
+    readme = run_all.README.read_text()
+    block = readme[readme.index(run_all.START): readme.index(run_all.END) + len(run_all.END)]
+    assert block == run_all.readme_block(), "README.md is stale: python benchmarks/run_all.py --readme"
 
 
 @pytest.mark.slow
