@@ -41,12 +41,15 @@ def browser():
     except ImportError:
         _unavailable("playwright is not installed: pip install 'editlab[dev]'")
     executable = os.environ.get("EDITLAB_CHROMIUM") or next(filter(None, map(shutil.which, BROWSERS)), None)
-    if executable is None:
-        _unavailable(f"no Chromium found (looked for {', '.join(BROWSERS)} on PATH and $EDITLAB_CHROMIUM); "
-                     "install it with `apt-get install -y chromium`")
+    if executable is None or not os.path.isfile(executable):
+        _unavailable(f"no Chromium found (looked for $EDITLAB_CHROMIUM, then {', '.join(BROWSERS)} on PATH; "
+                     f"got {executable!r}); install it with `apt-get install -y chromium`")
     expect.set_options(timeout=WAIT_MS)  # edits on a busy 2-core machine take seconds, not expect's default 5
     with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+        try:
+            launched = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+        except Exception as exc:  # noqa: BLE001 - a browser that cannot start is reported, not a traceback
+            _unavailable(f"Chromium at {executable} did not start: {str(exc).splitlines()[0]}")
         try:
             yield launched
         finally:
