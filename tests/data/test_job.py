@@ -39,10 +39,11 @@ def test_toyworld_job_builds_a_dataset_equal_to_the_library_examples(tmp_path):
     from editlab.toyworld import generate_example
 
     result = build_dataset("toyworld", n=30, shard_size=10, out=str(tmp_path), seed=3, progress=False)
+    # dedup and balance drop some of the first 30 items' rows: a second round adds shard 3
     assert [Path(p).name for p in result.data_files] == ["train-00000.parquet", "train-00001.parquet",
-                                                         "train-00002.parquet"]
+                                                         "train-00002.parquet", "train-00003.parquet"]
     ds = datasets.load_dataset("parquet", data_files=result.data_files, split="train")
-    assert len(ds) == result.rows > 0
+    assert len(ds) == result.rows == 30
     single = ds.filter(lambda row: row["episode_id"] is None)
     for row in single.select(range(4)):
         index = json.loads(row["meta"])["index"]
@@ -159,7 +160,9 @@ def test_failures_become_data(tmp_path):
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"n": 0}, "at least one item"),
+    ({"n": 0}, "at least one row"),
+    ({"n": -3}, "pass --n 1 or more"),
+    ({"shard_size": 0}, "--shard-size 1"),
     ({"clip_filter": {"top_k": 1}}, "match no stage"),
     ({"toyworld": {"colour": "red"}}, "no parameter 'colour'"),
     ({"toyworld": {"task": "color"}}, "did you mean 'tasks'"),

@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 from editlab.cli.main import add_subcommand
+from editlab.cli.params import add_output
 
 
 def register(subparsers) -> None:
     parser = add_subcommand(
         subparsers, "data",
         "build a paired edit dataset (source, instruction, edited, mask, scores) as resumable sharded stages",
-        ["editlab data --preset toyworld --n 64 --out runs/data/toyworld",
-         "editlab data --preset ip2p --tiny --n 4 --out /tmp/ip2p-plumbing --set prompt-to-prompt.candidates=3",
+        ["editlab data --preset toyworld --n 64 -o runs/data/toyworld",
+         "editlab data --preset ip2p --tiny --n 4 -o /tmp/ip2p-plumbing --set prompt-to-prompt.candidates=3",
          "editlab data --list-presets"])
     parser.add_argument("--preset", default=None,
                         help="pipeline: ip2p, ultraedit-freeform, ultraedit-region, imgedit, multiedit, omniedit, "
                              "toyworld, demo, or a .yaml file")
-    parser.add_argument("--n", type=int, default=None, help="source items (captions, images, toyworld seeds)")
-    parser.add_argument("--out", default=None, help="output folder or fsspec URL (default runs/data/<preset>)")
+    parser.add_argument("--n", type=int, default=None,
+                        help="rows to write (default: the preset's); the job makes source items until this many "
+                             "pass every stage")
+    add_output(parser, help="output folder or fsspec URL (default runs/data/<preset>)")
     parser.add_argument("--distributor", choices=("local", "ray"), default="local")
     parser.add_argument("--processes", type=int, default=1, help="worker processes (local) or CPUs (local Ray)")
     parser.add_argument("--shard-size", type=int, default=None, help="items per shard (default: the preset's)")
@@ -89,6 +92,8 @@ def run(args) -> int:
         rate = pass_rate_text(stage["pass_rate"])
         rows_in = "-" if stage["kind"] == "source" else stage["input_rows"]
         print(f"| {stage['stage']} | {rows_in} | {stage['ok']} | {rate} |")
+    if result.stats.get("shortfall"):
+        print(f"\nfewer rows than the {result.stats['rows_requested']} asked for: {result.stats['shortfall']}")
     print(f"\n{result.rows} rows in {len(result.data_files)} parquet files under {result.out}/data "
           f"(card: {result.out}/dataset_card.md, preview: {result.out}/preview.html)")
     return 0

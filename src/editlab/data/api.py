@@ -33,8 +33,11 @@ def build_dataset(
 ) -> JobResult:
     """Build a paired edit dataset with a preset's chain of stages; rerun to resume.
 
-    `n` counts source items (captions, images, toyworld seeds); candidates, filters and episodes
-    decide how many rows come out. Stage parameters are overridden by stage name (dashes as
+    `n` is the number of rows written (default: the preset's). Candidates, filters and episodes
+    change how many rows an item gives, so the job makes source items (captions, images, toyworld
+    seeds) in rounds until n rows pass every stage, then writes the first n (episodes whole); if
+    the source runs out or nearly nothing passes, it writes what it has and `stats["shortfall"]`
+    says why. A preset's `defaults: {rows_per_item: 4}` sizes the first round. Stage parameters are overridden by stage name (dashes as
     underscores) or through `overrides={"clip-filter": {...}}`. `tiny=True` swaps every model for
     a tiny random one (plumbing checks: outputs are well-formed but meaningless).
 
@@ -59,7 +62,8 @@ def build_dataset(
         shard_size=int(shard_size if shard_size is not None else defaults.get("shard_size", 100)),
         seed=int(seed), webdataset=webdataset, preview_rows=preview_rows,
         keep_rejected_images=keep_rejected_images, description=str(data.get("description", "")),
-        reference=str(data.get("reference", "")), tiny=tiny)
+        reference=str(data.get("reference", "")), tiny=tiny,
+        rows_per_item=float(defaults.get("rows_per_item", 1.0)))
     if spec.out.startswith("memory://") and (processes > 1 or distributor != "local"):
         raise EditlabError("memory:// lives inside one process; use processes=1 with the local distributor, or a "
                            "shared filesystem (a folder, s3://, gs://...)")

@@ -1,11 +1,17 @@
 """The driver side of a job: plan the shards, run them through the stages, resume, summarise.
 
 A job is a chain of stages over deterministic shards (img2dataset style). Shard i of every stage
-comes from shard i of the stage before; shard i of the source covers items
-[i * shard_size, (i + 1) * shard_size), so growing `n` only adds shards. The driver never touches
-rows: it plans operations, asks a distributor to run `worker.run_segment` on the shards that are
-not done yet (`layout.is_done`), makes global stages' plans from every shard's summary, and sums
-the stats files at the end (`export.summary`).
+comes from shard i of the stage before; shard i of the source covers a fixed range of items
+(`JobSpec.shards`). The driver never touches rows: it plans operations, asks a distributor to run
+`worker.run_segment` on the shards that are not done yet (`layout.is_done`), makes global stages'
+plans from every shard's summary, and sums the stats files at the end (`export.summary`).
+
+`n` is the number of rows written. The first round plans ceil(n / rows_per_item) items; while
+fewer than n rows pass every stage, the driver plans more items as new shards after the last one
+(sized from the pass rate so far) and runs again: finished shards stay valid, global stages
+replan. The export then takes the first n passing rows in shard order, episodes whole. Every
+round is a function of the settings alone, so a rerun after `kill -9` (or on another number of
+workers) walks the same rounds over finished shards and writes the same bytes.
 
 Consecutive stages with the same resources run as one task per shard (a *segment*): rows stay in
 memory from stage to stage, each stage still writes its shard and stats, and the only barriers
@@ -16,12 +22,14 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import time
 from collections import Counter
 from typing import Any
 
 from editlab.data.distributors import Distributor, TaskFailed
+from editlab.data.export.shards import take_rows
 from editlab.data.layout import (
     JOB_ENTRIES,
     export_stats_path,
@@ -32,7 +40,9 @@ from editlab.data.layout import (
     shard_name,
     stage_dir,
 )
-from editlab.data.spec import JobResult, JobSpec, digest
+from editlab.data.sample import Sample
+from editlab.data.schema import parquet_to_samples
+from editlab.data.spec import JobResult, JobSpec, digest, plan_ranges
 from editlab.data.stage import GlobalStage, ShardContext, SourceStage, Stage
 from editlab.data.stages import build_stage
 from editlab.data.storage import Storage
@@ -40,7 +50,9 @@ from editlab.data.worker import release_stages, run_segment
 from editlab.errors import EditlabError
 
 log = logging.getLogger("editlab.data")
-EXPORT_VERSION = 1
+EXPORT_VERSION = 2  # 2: the export takes the first n rows (`take_rows`)
+MAX_ROUNDS = 12  # rounds of "plan more items" before writing fewer rows than asked
+ITEM_BUDGET = 32  # ... or once the items reach this many times the first round's (+64)
 
 
 class Job:
@@ -49,9 +61,12 @@ class Job:
     def __init__(self, spec: JobSpec, distributor: Distributor, *, overwrite: bool = False,
                  progress: bool = True):
         if spec.n < 1:
-            raise EditlabError(f"n={spec.n}: a dataset needs at least one item; pass --n 1 or more")
+            raise EditlabError(f"n={spec.n}: a dataset needs at least one row; pass --n 1 or more")
+        if not spec.rows_per_item > 0:
+            raise EditlabError(f"rows_per_item={spec.rows_per_item} must be above 0 (a guess of rows per source item)")
         if spec.shard_size < 1:
-            raise EditlabError(f"shard_size={spec.shard_size} must be at least 1")
+            raise EditlabError(f"shard_size={spec.shard_size}: a shard needs at least one item; pass --shard-size 1 "
+                               "or more")
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_\-]*", spec.name):
             raise EditlabError(f"job name {spec.name!r} is used in sample ids; use letters, digits, '-' and '_'")
         self.spec, self.distributor = spec, distributor
@@ -60,6 +75,7 @@ class Job:
         self.stages = [build_stage(entry) for entry in spec.stages]
         self._check_chain()
         self.fingerprints = self._fingerprints()
+        self.shortfall: str | None = None  # why fewer than n rows were written, if so
 
     def _check_chain(self) -> None:
         if not self.stages or not isinstance(self.stages[0], SourceStage):
@@ -82,17 +98,105 @@ class Job:
         self._check_same_job()
         self.store.remove_temp_files("")
         self.store.remove_temp_files("stages/export")
-        self.store.write_json("job.json", {"spec": self.spec.to_dict(), "fingerprints": self.fingerprints})
         for index, stage in enumerate(self.stages):  # all settings checks before any work
             self._claim_folder(stage_dir(index, stage.name), {
                 "stage": stage.name, "index": index, "fingerprint": self.fingerprints[index], "kind": stage.kind,
                 "params": stage.params()})
-        for segment in self._segments():
-            self._run_segment(segment)
+        self._run_segment([self._export_op(self._make_rows())])
         stage_stats = [self._collect(stage_dir(i, stage.name), stage) for i, stage in enumerate(self.stages)]
         export_stats = [self.store.read_json(export_stats_path(i)) for i in range(self.spec.num_shards)]
         remove_stale_exports(self.store, {path for s in export_stats for path in s["files"] if path})
         return self._finish(stage_stats, export_stats, time.perf_counter() - began)
+
+    # -- n rows: rounds of items until n rows pass, then the first n ---------------------------------
+    def _make_rows(self) -> list[int | None]:
+        """Run every stage over the planned shards, planning more items until n rows pass (or the
+        source runs out, or the budget is spent). Returns how many rows the export takes per shard.
+
+        job.json records the rounds planned so far; a rerun with the same settings starts from them
+        (the rounds are a function of the settings, so this is where a fresh run would get to) and
+        does not replan the global stages round by round again."""
+        spec = self.spec
+        first_items = spec.items
+        budget = ITEM_BUDGET * first_items + 64
+        key = digest(self.fingerprints, spec.n, spec.rows_per_item, first_items)
+        state = {"round": 0, "made_before": -1, "extra": 0, "first_new": 0}
+        saved = self._saved_rounds(key)
+        if saved:
+            spec.shards, state = saved["shards"], saved["state"]
+        while True:
+            self.store.write_json("job.json", {"spec": spec.to_dict(), "fingerprints": self.fingerprints,
+                                               "rounds": {"key": key, "state": state}})
+            for segment in self._segments():
+                self._run_segment(segment)
+            counts = [self._shard_stats(len(self.stages) - 1, i)["ok"] for i in range(spec.num_shards)]
+            made = sum(counts)
+            takes, taken = self._takes(counts)
+            if taken >= spec.n:
+                return takes
+            made_before, extra, first_new = state["made_before"], state["extra"], state["first_new"]
+            if made_before >= 0 and not sum(self._shard_stats(0, i)["rows"] for i in range(first_new, spec.num_shards)):
+                source = sum(self._shard_stats(0, i)["rows"] for i in range(spec.num_shards))
+                self.shortfall = f"the source ran out ({source} source rows from {spec.items} items asked)"
+                break
+            if made == 0 and spec.items >= 4 * first_items:
+                self.shortfall = (f"no row passed every stage from {spec.items} items; see each stage's most common "
+                                  "reasons below, and loosen the filters")
+                break
+            if spec.items >= budget:
+                self.shortfall = (f"{made} rows passed every stage from {spec.items} items, and a job stops at "
+                                  f"{budget} items; loosen the filters or ask for fewer rows")
+                break
+            if state["round"] + 1 >= MAX_ROUNDS:
+                self.shortfall = f"{made} rows passed after {MAX_ROUNDS} rounds of more items"
+                break
+            if made > max(made_before, 0):  # at the pass rate so far, +20%, and at least a tenth more
+                # (a balance stage cuts to the rarest task: a handful more items may add no row)
+                extra = max(math.ceil((spec.n - taken) * spec.items / made * 1.2), math.ceil(spec.items / 10))
+            else:  # nothing new passed: twice the last step (the items, if nothing passed at all)
+                extra = max(2 * extra, spec.items if made == 0 else math.ceil(spec.items / 10))
+            state = {"round": state["round"] + 1, "made_before": made, "extra": extra, "first_new": spec.num_shards}
+            spec.shards += plan_ranges(spec.items, min(budget, spec.items + extra), spec.shard_size)
+            log.info("%d of %d rows so far: %d more items", taken, spec.n, spec.items - spec.shards[state["first_new"]][0])
+        if made > taken:
+            self.shortfall += "; episodes are kept whole, so not every passing row fits in n"
+        log.warning("wrote %d of the %d rows asked for: %s", taken, spec.n, self.shortfall)
+        return takes
+
+    def _saved_rounds(self, key: str) -> dict[str, Any] | None:
+        """The rounds a run with the same settings planned (job.json), if any."""
+        if not self.store.exists("job.json"):
+            return None
+        saved = self.store.read_json("job.json")
+        rounds = saved.get("rounds") if isinstance(saved, dict) else None
+        if not isinstance(rounds, dict) or rounds.get("key") != key:
+            return None
+        shards = saved.get("spec", {}).get("shards")
+        return {"shards": [list(r) for r in shards], "state": rounds["state"]} if shards else None
+
+    def _takes(self, counts: list[int]) -> tuple[list[int | None], int]:
+        """Per shard, how many rows the export takes (None: all): the first n rows in shard order,
+        episodes whole; and the rows that makes."""
+        takes: list[int | None] = []
+        total = 0
+        for shard, count in enumerate(counts):
+            if total + count <= self.spec.n:
+                takes.append(None)
+                total += count
+            elif total >= self.spec.n:
+                takes.append(0)
+            else:
+                takes.append(self.spec.n - total)
+                total += len(take_rows(self._passing_rows(shard), self.spec.n - total))
+        return takes, total
+
+    def _passing_rows(self, shard: int) -> list[Sample]:
+        index = len(self.stages) - 1
+        path = f"{stage_dir(index, self.stages[index].name)}/{shard_name(shard)}.parquet"
+        return parquet_to_samples(self.store.read_bytes(path), only_ok=True)
+
+    def _shard_stats(self, index: int, shard: int) -> dict[str, Any]:
+        return self.store.read_json(f"{stage_dir(index, self.stages[index].name)}/{shard_name(shard)}.stats.json")
 
     def _check_same_job(self) -> None:
         """An output folder holds one job: another preset's stages would mix into this one's."""
@@ -118,9 +222,11 @@ class Job:
                 ops.append({"kind": "summarize", "stage": index, "fingerprint": fingerprint})
             ops.append({"kind": "stage", "stage": index, "fingerprint": fingerprint,
                         "source": isinstance(stage, SourceStage), "global": isinstance(stage, GlobalStage)})
-        ops.append({"kind": "export", "stage": len(self.stages), "fingerprint": digest(
-            self.fingerprints[-1], "export", EXPORT_VERSION, self.spec.split, self.spec.webdataset, self.spec.num_shards)})
         return ops
+
+    def _export_op(self, takes: list[int | None]) -> dict[str, Any]:
+        fingerprint = digest(self.fingerprints[-1], "export", EXPORT_VERSION, self.spec.split, self.spec.webdataset)
+        return {"kind": "export", "stage": len(self.stages), "fingerprint": fingerprint, "takes": takes}
 
     def _segments(self) -> list[list[dict[str, Any]]]:
         """Consecutive operations run as one task per shard (rows stay in memory, one barrier less
@@ -140,6 +246,8 @@ class Job:
         return segments + ([current] if current else [])
 
     def _resources(self, op: dict[str, Any]) -> tuple[float, float]:
+        if op["kind"] == "export":
+            return 1.0, 0.0
         stage = self.stages[min(op["stage"], len(self.stages) - 1)]
         return stage.num_cpus, stage.num_gpus
 
@@ -218,7 +326,7 @@ class Job:
         for i in range(self.spec.num_shards):
             summaries.extend(self.store.read_json(f"{folder}/{shard_name(i)}.summary.json")["rows"])
         ctx = ShardContext(job_seed=self.spec.seed, stage_index=index, stage_name=stage.name, shard=-1,
-                           num_shards=self.spec.num_shards, start=0, stop=self.spec.n, prefix=self.spec.name)
+                           num_shards=self.spec.num_shards, start=0, stop=self.spec.items, prefix=self.spec.name)
         plan = stage.plan(summaries, ctx)
         self.store.write_json(plan_path, {"inputs": plan_inputs, "digest": digest(plan), "plan": plan})
         return digest(plan)
@@ -272,7 +380,7 @@ class Job:
                 seconds: float) -> JobResult:
         from editlab.data.export.summary import write_summary
 
-        result = write_summary(self.spec, self.store, stage_stats, export_stats, seconds)
+        result = write_summary(self.spec, self.store, stage_stats, export_stats, seconds, shortfall=self.shortfall)
         release_stages()  # in-process runs: free the last stage's models
         if result.rows == 0:
             log.warning("the dataset is empty: every row was filtered or failed; see %s",

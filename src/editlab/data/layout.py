@@ -67,7 +67,7 @@ def op_data_path(spec: JobSpec, op: dict[str, Any], shard: int) -> str:
 def op_inputs(op: dict[str, Any], upstream: str | None, spec: JobSpec, shard: int) -> str:
     """What a shard's output depends on; its stats file records it, and a rerun compares."""
     if op["kind"] == "export":
-        return digest(op["fingerprint"], upstream)
+        return digest(op["fingerprint"], upstream, op["takes"][shard])
     if op["kind"] == "summarize":
         return digest(op["fingerprint"], "summary", upstream)
     if op.get("source"):

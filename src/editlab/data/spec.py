@@ -13,9 +13,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
+def plan_ranges(start: int, stop: int, shard_size: int) -> list[list[int]]:
+    """Items [start, stop) as shards of `shard_size` (the last one may be short)."""
+    return [[first, min(stop, first + shard_size)] for first in range(start, stop, max(1, shard_size))]
+
+
 @dataclass
 class JobSpec:
-    """Everything that defines a dataset build; plain data, so it travels to any worker."""
+    """Everything that defines a dataset build; plain data, so it travels to any worker.
+
+    `n` is the number of rows to write. The driver plans source items in `shards` (item ranges):
+    first ceil(n / rows_per_item) items, then, while fewer than n rows pass the stages, more
+    shards after the last one, so finished shards never change.
+    """
 
     name: str
     out: str
@@ -30,16 +40,28 @@ class JobSpec:
     description: str = ""
     reference: str = ""
     tiny: bool = False
+    rows_per_item: float = 1.0  # first guess of rows per source item (sizes the first round)
+    shards: list[list[int]] = field(default_factory=list)  # [start, stop) items of each shard
+
+    def __post_init__(self) -> None:
+        if not self.shards and self.n > 0 and self.shard_size > 0 and self.rows_per_item > 0:
+            self.shards = plan_ranges(0, math.ceil(self.n / self.rows_per_item), self.shard_size)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @property
     def num_shards(self) -> int:
-        return max(1, math.ceil(self.n / self.shard_size))
+        return len(self.shards)
+
+    @property
+    def items(self) -> int:
+        """Source items planned so far."""
+        return self.shards[-1][1] if self.shards else 0
 
     def shard_range(self, shard: int) -> tuple[int, int]:
-        return shard * self.shard_size, min(self.n, (shard + 1) * self.shard_size)
+        start, stop = self.shards[shard]
+        return start, stop
 
 
 @dataclass

@@ -121,7 +121,7 @@ def run_segment(task: dict[str, Any]) -> dict[str, Any]:
         began = time.perf_counter()
         inputs_digest = op_inputs(op, upstream, spec, shard)
         if op["kind"] == "export":
-            export_shard(spec, store, shard, inputs_of(op), inputs_digest, began)
+            export_shard(spec, store, shard, inputs_of(op), inputs_digest, began, take=op["takes"][shard])
             continue
         index = op["stage"]
         stage = _ready_stage(spec, index, op["fingerprint"], keep)

@@ -31,6 +31,23 @@ def pass_rate_text(rate: float | None) -> str:
     return f"x{rate:.2f} (more rows)" if rate > 1 else f"{rate:.1%}"
 
 
+def task_balance(tasks: dict[str, int]) -> str:
+    """One sentence on how even the tasks are, from the real counts (a preset's word is not enough)."""
+    if len(tasks) < 2:
+        return ""
+    total = sum(tasks.values())
+    low, high = min(tasks.values()), max(tasks.values())
+
+    def names(count: int) -> str:
+        found = [task for task, c in tasks.items() if c == count]
+        return ", ".join(found[:4]) + (f" and {len(found) - 4} more" if len(found) > 4 else "")
+
+    if high - low <= 1 or high <= 1.25 * low:
+        return f"Tasks are balanced: each holds {low / total:.1%} to {high / total:.1%} of the rows."
+    return (f"Tasks are not balanced: shares range from {low / total:.1%} ({names(low)}) to {high / total:.1%} "
+            f"({names(high)}); the table gives each task's share.")
+
+
 def dataset_card(summary: dict[str, Any]) -> str:
     spec = summary["spec"]
     rows = summary["rows"]
@@ -52,14 +69,17 @@ def dataset_card(summary: dict[str, Any]) -> str:
         f"Reference: {spec.get('reference') or 'n/a'}.",
         "",
         "## Contents",
-        _table(["", ""], [["rows", rows], ["shards", summary["shards"]], ["episodes (multi-turn)", summary["episodes"]],
-                          ["rows with a mask", summary["with_mask"]], ["source items (n)", spec["n"]],
-                          ["seed", spec["seed"]], ["schema", f"editlab shard schema v{summary['schema_version']}"]]),
+        _table(["", ""], [["rows", rows], ["rows asked for (n)", spec["n"]], ["shards", summary["shards"]],
+                          ["episodes (multi-turn)", summary["episodes"]], ["rows with a mask", summary["with_mask"]],
+                          ["source items", summary.get("items", "-")], ["seed", spec["seed"]],
+                          ["schema", f"editlab shard schema v{summary['schema_version']}"]]),
         "",
+        *([f"Fewer rows than asked for: {summary['shortfall']}.", ""] if summary.get("shortfall") else []),
         "### Rows per task",
         _table(["task", "rows", "share"], [[task, count, f"{count / rows:.1%}" if rows else "-"]
                                           for task, count in summary["tasks"].items()]) if summary["tasks"] else "(none)",
         "",
+        *([task_balance(summary["tasks"]), ""] if task_balance(summary["tasks"]) else []),
         "### Rows per turn",
         _table(["turn", "rows"], [[turn, count] for turn, count in summary["turns"].items()]) if summary["turns"] else "(none)",
         "",

@@ -41,8 +41,26 @@ def merge_scores(parts: list[dict[str, dict[str, float]]]) -> dict[str, dict[str
             for key, m in sorted(merged.items()) if m["n"]}
 
 
+def take_rows(samples: list[Sample], limit: int | None) -> list[Sample]:
+    """The first `limit` rows (all when None), episodes whole: an episode that does not fit in what
+    is left is skipped, and later rows fill the room, so the job writes exactly n rows when it can."""
+    if limit is None:
+        return samples
+    units = [("episode", s.episode_id) if s.episode_id else ("row", s.id) for s in samples]
+    sizes = Counter(units)
+    chosen: set[tuple[str, str]] = set()
+    room = limit
+    for unit in dict.fromkeys(units):
+        if sizes[unit] <= room:
+            chosen.add(unit)
+            room -= sizes[unit]
+    return [s for s, unit in zip(samples, units, strict=True) if unit in chosen]
+
+
 def export_shard(spec: JobSpec, store: Storage, shard: int, samples: list[Sample], inputs: str,
-                 began: float) -> None:
+                 began: float, take: int | None = None) -> None:
+    """Write shard i's rows (the first `take` of them, see `take_rows`) and then its stats file."""
+    samples = take_rows(samples, take)
     parquet_path, tar_path = export_names(spec, shard)
     data = parquet_bytes(samples)
     if samples:  # no file for an empty shard: readers choke on zero-row parquet files

@@ -17,7 +17,7 @@ from editlab.data.storage import Storage
 
 
 def write_summary(spec: JobSpec, store: Storage, stage_stats: list[dict[str, Any]],
-                  export_stats: list[dict[str, Any]], seconds: float) -> JobResult:
+                  export_stats: list[dict[str, Any]], seconds: float, shortfall: str | None = None) -> JobResult:
     rows = sum(s["rows"] for s in export_stats)
     names = [export_names(spec, s["shard"]) for s in export_stats if s["files"]]
     tasks: Counter = Counter()
@@ -26,7 +26,8 @@ def write_summary(spec: JobSpec, store: Storage, stage_stats: list[dict[str, Any
         tasks.update(stats["tasks"])
         turns.update(stats["turns"])
     summary = {
-        "name": spec.name, "schema_version": 1, "rows": rows, "shards": spec.num_shards,
+        "name": spec.name, "schema_version": 1, "rows": rows, "rows_requested": spec.n, "shortfall": shortfall,
+        "items": spec.items, "shards": spec.num_shards,
         "tasks": dict(sorted(tasks.items())), "turns": dict(sorted(turns.items())),
         "episodes": sum(s["episodes"] for s in export_stats),
         "with_mask": sum(s["with_mask"] for s in export_stats),
