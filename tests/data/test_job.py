@@ -163,6 +163,8 @@ def test_failures_become_data(tmp_path):
     ({"n": 0}, "at least one row"),
     ({"n": -3}, "pass --n 1 or more"),
     ({"shard_size": 0}, "--shard-size 1"),
+    ({"processes": 0}, "--processes 1 or more"),
+    ({"preview_rows": -1}, "--preview-rows 0 or more"),
     ({"clip_filter": {"top_k": 1}}, "match no stage"),
     ({"toyworld": {"colour": "red"}}, "no parameter 'colour'"),
     ({"toyworld": {"task": "color"}}, "did you mean 'tasks'"),

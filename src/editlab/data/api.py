@@ -50,6 +50,10 @@ def build_dataset(
     A script that uses `processes > 1` needs the `if __name__ == "__main__":` guard (spawned workers
     import the main module).
     """
+    if processes < 1:
+        raise EditlabError(f"processes={processes}: pass --processes 1 or more (worker processes)")
+    if preview_rows < 0:
+        raise EditlabError(f"preview_rows={preview_rows}: pass --preview-rows 0 or more")
     data = load_preset(preset)
     defaults = data.get("defaults", {})
     merged = dict(overrides or {})
