@@ -94,14 +94,14 @@ def test_prompt_to_prompt_stage_makes_candidates(ctx):
 
 
 def test_an_unfinished_shard_resumes_row_by_row_from_its_journal(ctx, tmp_path):
-    from editlab.data.stage import Journal
+    from editlab.data.stage import RowCache
     from editlab.data.storage import Storage
 
     stage = _setup({"stage": "prompt-to-prompt", "model": "tiny", "steps": 2, "width": 32, "height": 32,
                     "candidates": 2})
     assert stage.journaled() and not build_stage({"stage": "classic-edit"}).journaled()
     rows = [Sample(id=f"t-{i}", meta={"input_caption": "a cat", "output_caption": f"a dog {i}"}) for i in range(3)]
-    ctx.journal = Journal(Storage(str(tmp_path)), "journal")
+    ctx.journal = RowCache(Storage(str(tmp_path)), "journal")
     calls = []
     original = stage.generate
     stage.generate = lambda sample, c: calls.append(sample.id) or original(sample, c)

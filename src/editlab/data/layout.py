@@ -24,7 +24,7 @@ from __future__ import annotations
 from typing import Any
 
 from editlab.data.spec import JobSpec, digest
-from editlab.data.stage import Journal
+from editlab.data.stage import RowCache
 from editlab.data.storage import Storage
 
 EXPORT_DIR = "stages/export"
@@ -86,13 +86,13 @@ def is_done(store: Storage, path: str, inputs: str) -> bool:
         return False
 
 
-def shard_journal(store: Storage, folder: str, shard: int, inputs: str) -> Journal:
+def shard_journal(store: Storage, folder: str, shard: int, inputs: str) -> RowCache:
     """This shard's journal; journals of the same shard with other inputs are stale."""
     prefix, current = f"{shard_name(shard)}.journal-", f"{shard_name(shard)}.journal-{inputs[:16]}"
     for name in store.listdir(folder):
         if name.startswith(prefix) and name != current:
             store.remove(f"{folder}/{name}")
-    return Journal(store, f"{folder}/{current}")
+    return RowCache(store, f"{folder}/{current}")
 
 
 def remove_stale_exports(store: Storage, expected: set[str]) -> None:

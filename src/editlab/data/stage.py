@@ -30,10 +30,11 @@ from editlab.io.seeds import derive_seed
 RESOURCE_FIELDS = ("num_cpus", "num_gpus")
 
 
-class Journal:
+class RowCache:
     """Rows already made for an unfinished shard: a stage that pays per row (a diffusion model, an
     API call) writes each input row's results as it goes, so a crash mid-shard loses one row, not
-    the shard. Kept next to the shard, keyed by its inputs, and deleted once the shard is complete."""
+    the shard. Kept next to the shard, keyed by its inputs, and deleted once the shard is complete.
+    (Not a JSONL journal like `editlab.io.journal.Journal`: one parquet file per input row.)"""
 
     def __init__(self, store, folder: str):
         self.store, self.folder = store, folder
@@ -70,7 +71,7 @@ class ShardContext:
     start: int  # first item index of this shard (source stages)
     stop: int  # one past the last item index
     prefix: str = "editlab"
-    journal: Journal | None = None  # per-row results of an unfinished shard (expensive stages)
+    journal: RowCache | None = None  # per-row results of an unfinished shard (expensive stages)
 
     def seed(self, *keys: object) -> int:
         return derive_seed(self.job_seed, self.stage_index, self.stage_name, *keys)
@@ -94,7 +95,7 @@ class Stage:
     num_cpus: float = 1.0
     num_gpus: float = 0.0
 
-    #: journal each row's results (see Journal): for stages whose rows cost real time or money
+    #: journal each row's results (see RowCache): for stages whose rows cost real time or money
     expensive: ClassVar[bool] = False
 
     def journaled(self) -> bool:
