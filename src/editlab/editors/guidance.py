@@ -19,10 +19,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, runtime_checkable
 
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 
 from editlab.editors.base import Editor
 from editlab.errors import EditlabError
+from editlab.imaging.sheets import fit, font
 from editlab.registry import Registry
 from editlab.types import EditRequest
 
@@ -152,24 +153,11 @@ def _describe_scorer(scorer: Scorer | None) -> dict[str, Any] | None:
 # ------------------------------------------------------------------------------- contact sheet
 
 
-def _font(size: int):
-    try:
-        return ImageFont.load_default(size=size)
-    except TypeError:  # Pillow < 10.1
-        return ImageFont.load_default()
-
-
-def _fit(image: Image.Image, box: int) -> Image.Image:
-    scale = box / max(image.size)
-    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-    return image.resize(size, Image.Resampling.LANCZOS)
-
-
 def contact_sheet(result: SweepResult, *, cell_size: int = 256, title: str | None = None) -> Image.Image:
     """A labelled grid: the source top-left, text scale across, image scale down; the best cell
     (when scored) framed, and each cell's score under it."""
     pad, label_w = 8, 96
-    font, small = _font(max(12, cell_size // 14)), _font(max(10, cell_size // 18))
+    face, small = font(max(12, cell_size // 14)), font(max(10, cell_size // 18))
     header_h = cell_size // 6 + 2 * pad
     score_h = (cell_size // 12 + pad) if result.scorer else 0
     title_h = cell_size // 8 + pad
@@ -179,23 +167,23 @@ def contact_sheet(result: SweepResult, *, cell_size: int = 256, title: str | Non
     sheet = Image.new("RGB", (width, height), (255, 255, 255))
     draw = ImageDraw.Draw(sheet)
     text = title or f'"{result.request.instruction}"  (seed {result.request.seed})'
-    draw.text((pad, pad), text, fill=(0, 0, 0), font=font)
+    draw.text((pad, pad), text, fill=(0, 0, 0), font=face)
 
     def origin(col: int, row: int) -> tuple[int, int]:
         return label_w + pad + col * (cell_size + pad), title_h + header_h + row * (cell_size + score_h + pad)
 
     x, y = origin(0, 0)
-    sheet.paste(_fit(result.request.image, cell_size), (x, y))
+    sheet.paste(fit(result.request.image, cell_size), (x, y))
     draw.text((x, y - header_h // 2 - pad), "input", fill=(80, 80, 80), font=small)
     for col, text_scale in enumerate(result.text_scales, start=1):
-        draw.text((origin(col, 0)[0], title_h + pad), f"text {text_scale:g}", fill=(0, 0, 0), font=font)
+        draw.text((origin(col, 0)[0], title_h + pad), f"text {text_scale:g}", fill=(0, 0, 0), font=face)
     best = result.best() if result.scorer and any(c.score is not None for c in result.cells) else None
     for row, image_scale in enumerate(result.image_scales):
-        draw.text((pad, origin(0, row)[1] + cell_size // 2), f"image\n{image_scale:g}", fill=(0, 0, 0), font=font)
+        draw.text((pad, origin(0, row)[1] + cell_size // 2), f"image\n{image_scale:g}", fill=(0, 0, 0), font=face)
         for col, text_scale in enumerate(result.text_scales, start=1):
             cell = result.cell(text_scale, image_scale)
             x, y = origin(col, row)
-            sheet.paste(_fit(cell.image, cell_size), (x, y))
+            sheet.paste(fit(cell.image, cell_size), (x, y))
             if cell.score is not None:
                 draw.text((x, y + cell_size + 2), f"score {cell.score:.3f}", fill=(60, 60, 60), font=small)
             if best is cell:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
-from functools import lru_cache
 from pathlib import Path
 
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 
 from editlab.errors import EditlabError
+from editlab.imaging.sheets import cell, clip, font, wrap
 from editlab.io import atomic_write
 from editlab.session.version import Version
 
@@ -23,57 +23,6 @@ GAP = 28
 ANIMATION_FORMATS = {".gif": "GIF", ".webp": "WEBP", ".png": "PNG", ".apng": "PNG"}
 
 ImageLoader = Callable[[Version], Image.Image]
-
-
-@lru_cache(maxsize=8)
-def font(size: int) -> ImageFont.ImageFont:
-    try:
-        return ImageFont.load_default(size=size)
-    except (TypeError, OSError, ImportError):  # Pillow built without FreeType: fixed bitmap font
-        return ImageFont.load_default()
-
-
-def wrap(text: str, face: ImageFont.ImageFont, width: int, max_lines: int) -> list[str]:
-    """Greedy word wrap to `width` pixels; the last kept line ends with '…' if text was cut."""
-    lines: list[str] = []
-    current = ""
-    for word in text.split():
-        candidate = f"{current} {word}".strip()
-        if face.getlength(candidate) <= width or not current:
-            current = candidate
-        else:
-            lines.append(current)
-            current = word
-    if current:
-        lines.append(current)
-    if len(lines) > max_lines:
-        lines = lines[:max_lines]
-        lines[-1] += " …"
-    return [_fit(line, face, width) for line in lines]
-
-
-def _fit(line: str, face: ImageFont.ImageFont, width: int) -> str:
-    while line and face.getlength(line) > width:
-        line = line[:-2] + "…"
-    return line
-
-
-def upscale_small(image: Image.Image, box: int) -> Image.Image:
-    """A picture much smaller than `box` (a 64x64 toyworld scene) enlarged by a whole factor with crisp pixels,
-    so it can be seen; larger pictures are returned as they are."""
-    factor = box // max(image.size)
-    if factor < 2:
-        return image
-    return image.resize((image.width * factor, image.height * factor), Image.Resampling.NEAREST)
-
-
-def thumbnail(image: Image.Image, box: int) -> Image.Image:
-    """Fit inside a box x box square (aspect kept), centred on a neutral background."""
-    scaled = upscale_small(image.convert("RGB"), box)
-    scaled.thumbnail((box, box), Image.Resampling.LANCZOS)
-    cell = Image.new("RGB", (box, box), CELL_BACKGROUND)
-    cell.paste(scaled, ((box - scaled.width) // 2, (box - scaled.height) // 2))
-    return cell
 
 
 def contact_sheet(
@@ -121,12 +70,12 @@ def contact_sheet(
             _connect(draw, origin(version.parent), origin(version.id), thumb_size)
     for version in versions:
         x, y = origin(version.id)
-        sheet.paste(thumbnail(load(version), thumb_size), (x, y))
+        sheet.paste(cell(load(version), thumb_size, CELL_BACKGROUND), (x, y))
         if version.id == head:
             draw.rectangle([x - 3, y - 3, x + thumb_size + 2, y + thumb_size + 2], outline=HEAD_COLOUR, width=3)
         header = version.id + ("" if version.is_root else f" · seed {version.seed}") + (
             "  HEAD" if version.id == head else "")
-        draw.text((x, y + thumb_size + 4), _fit(header, small, cell_w), fill=MUTED, font=small)
+        draw.text((x, y + thumb_size + 4), clip(header, small, cell_w), fill=MUTED, font=small)
         for k, line in enumerate(wrap(version.label, small, cell_w, max_lines=2)):
             draw.text((x, y + thumb_size + 4 + (k + 1) * line_height), line, fill=TEXT, font=small)
     return sheet

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 from PIL import Image, ImageDraw
 
-from editlab.toyworld.render import font
+from editlab.imaging.sheets import font
 from editlab.types import EditExample
 
 CAPTION_SIZE = 12
