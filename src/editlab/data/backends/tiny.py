@@ -51,6 +51,8 @@ def _clip_text_config(transformers, hidden: int = 32, projection: int | None = N
 
 def tiny_sd_components(seed: int = 0) -> dict[str, Any]:
     """UNet + VAE + CLIP text encoder + tokenizer + DDIM scheduler, Stable-Diffusion-shaped (32x32 images)."""
+    from editlab.pipelines.tiny import tiny_vae
+
     torch = require("torch", "data")
     diffusers = require("diffusers", "data")
     transformers = require("transformers", "data")
@@ -60,10 +62,7 @@ def tiny_sd_components(seed: int = 0) -> dict[str, Any]:
             block_out_channels=(32, 64), layers_per_block=1, sample_size=16, in_channels=4, out_channels=4,
             down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
             cross_attention_dim=32, attention_head_dim=8, norm_num_groups=32)
-        vae = diffusers.AutoencoderKL(
-            block_out_channels=(32, 64), in_channels=3, out_channels=3, latent_channels=4, norm_num_groups=32,
-            down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
-            up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"), sample_size=32)
+        vae = tiny_vae(32)  # the same tiny VAE as the edit stack's tests
         text_encoder = transformers.CLIPTextModel(_clip_text_config(transformers))
     scheduler = diffusers.DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
                                         clip_sample=False, set_alpha_to_one=False, steps_offset=1)
