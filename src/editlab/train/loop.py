@@ -147,6 +147,14 @@ class Trainer:
 
     # ----- set-up -------------------------------------------------------------------------------
 
+    def _eta(self, cfg: Any) -> str:
+        """Time left: the steps still to go at this run's pace, or the time budget's end if sooner."""
+        per_step = (time.time() - self.loop_started) / max(1, self.state.step - self.start_step)
+        left = per_step * (cfg.max_steps - self.state.step)
+        if cfg.time_budget_minutes:
+            left = min(left, 60 * cfg.time_budget_minutes - self.state.wall_seconds)
+        return f"ETA {max(0.0, left) / 60:.1f} min"
+
     def log(self, message: str) -> None:
         if self.accelerator.is_main_process:
             (self._log or print)(message)
@@ -466,6 +474,7 @@ class Trainer:
         self.stopped_early = False
         # the budget counts the whole run: this process's wall time plus what earlier (killed) runs spent
         self.wall_seconds_before = self.state.wall_seconds
+        self.loop_started, self.start_step = time.time(), self.state.step  # this run's pace, for the ETA
         while self.state.step < cfg.max_steps:
             if cfg.time_budget_minutes and self.state.step > 0 and \
                     self.wall_seconds_before + time.time() - self.run_started > 60 * cfg.time_budget_minutes:
@@ -490,7 +499,7 @@ class Trainer:
                 record["grad_norm"] = result["grad_norm"]
                 window.clear()
                 self.log(f"step {self.state.step}/{cfg.max_steps} loss {result['loss']:.4f} "
-                         f"lr {record['lr']:.2e} {self.state.seconds:.0f}s")
+                         f"lr {record['lr']:.2e} {self.state.seconds:.0f}s, {self._eta(cfg)}")
             self.metrics.write(record)
             if cfg.report_to:
                 self.accelerator.log({"loss": result["loss"], "lr": record["lr"]}, step=self.state.step)

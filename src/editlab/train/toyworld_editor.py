@@ -399,7 +399,8 @@ class ToyworldEditorTrainer:
             if step % config.log_every == 0:
                 now = time.time()
                 rate = window_n * config.batch_size / (now - window_t)
-                record = {"step": step, "minutes": round((now - t0) / 60, 2), "samples": step * config.batch_size,
+                record = {"step": step, "minutes": round((now - t0) / 60, 2),
+                          "eta_minutes": round(max(0.0, budget - (now - t0)) / 60, 1), "samples": step * config.batch_size,
                           "lr": config.learning_rate * factor, "samples_per_s": round(rate, 1),
                           **{k: round(v / window_n, 5) for k, v in window.items()}}
                 self._append_metrics(record)
