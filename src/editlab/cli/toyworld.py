@@ -23,7 +23,7 @@ def register(subparsers) -> None:
         subparsers, "toyworld", "procedural scenes where every edit has an exact answer: sample, episode, score",
         ["editlab toyworld sample --n 16 --seed 0 --out toyworld-samples",
          "editlab toyworld episode --seed 0 --kind backtracking --out toyworld-episode",
-         "editlab toyworld score --example toyworld-samples/toyworld-train-0-000000 --output edited.png"],
+         "editlab toyworld score --example toyworld-samples/toyworld-train-0-000000 --edited edited.png"],
     )
     parser.set_defaults(func=lambda args: parser.print_help() or 2)
     commands = parser.add_subparsers(dest="toyworld_command", metavar="<command>")
@@ -51,9 +51,9 @@ def register(subparsers) -> None:
     episode.set_defaults(func=cmd_episode)
 
     score = add_subcommand(commands, "score", "score an edited image with the oracle; prints JSON",
-                           ["editlab toyworld score --example samples/toyworld-train-0-000003 --output edited.png",
+                           ["editlab toyworld score --example samples/toyworld-train-0-000003 --edited edited.png",
                             'editlab toyworld score --source in.png --instruction "Make the red star blue." '
-                            "--output edited.png"])
+                            "--edited edited.png"])
     score.add_argument("--example", help="an example folder written by 'sample' or 'episode'")
     score.add_argument("--source", help="without --example: the source picture ...")
     score.add_argument("--instruction", help="... and the instruction (any toyworld phrasing)")
