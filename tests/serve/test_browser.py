@@ -10,6 +10,7 @@ $EDITLAB_SCREENSHOT_DIR when set.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -147,6 +148,9 @@ def test_upload_edit_undo_branch_box_paint_compare_download(browser, shots, tmp_
         # a painted region: one brush stroke across the middle of HEAD
         page.locator("#clear-region").click()
         expect(page.locator("#box textarea")).to_have_value("")
+        # the editor reloads HEAD as its background after every edit: paint only once that has finished
+        # (on a loaded machine a stroke made while it loads is dropped)
+        expect(page.locator("#region")).not_to_contain_text(re.compile(r"\d+\.\d+\s*s"))  # gradio's loading timer
         page.locator("#region button[aria-label=Brush]").click()
         canvas = page.locator("#region canvas").first
         canvas.scroll_into_view_if_needed()
