@@ -93,3 +93,20 @@ def test_canonical_placements_pass_the_oracle():
         for index in range(8):
             example = toyworld.generate_example(11, task=task, index=index)
             assert oracle.score(example, canonical_example(example).target).success
+
+
+def test_init_from_starts_at_the_trained_weights_and_the_card_says_so(tmp_path):
+    from editlab.models.toyworld_editor import ToyworldEditorModel
+
+    first = ToyworldEditorTrainer(_config(tmp_path, max_steps=2)).train()
+    trained = ToyworldEditorModel.from_pretrained(first / "model")
+    second = ToyworldEditorTrainer(_config(tmp_path / "b", init_from=str(first), seed=1, max_steps=0,
+                                           time_budget_minutes=1e-9))
+    folder = second.train()  # no step: the export is the starting point
+    started = ToyworldEditorModel.from_pretrained(folder / "model")
+    for (name, a), (_, b) in zip(trained.state_dict().items(), started.state_dict().items(), strict=True):
+        assert torch.equal(a, b), name
+    card = (folder / "README.md").read_text()
+    assert "in two runs" in card and "from its weights" in card
+    with pytest.raises(EditlabError, match="other model settings"):
+        ToyworldEditorTrainer(_config(tmp_path / "c", init_from=str(first), channels=24, max_steps=1)).train()

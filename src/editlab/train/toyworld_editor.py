@@ -318,6 +318,17 @@ class ToyworldEditorTrainer:
         model.load_state_dict(trained.state_dict())
         self.log(f"initialised from {folder}")
 
+    def _initial_training(self) -> dict[str, Any]:
+        """How the weights this run started from were trained (their folder's record), for the card."""
+        from editlab.pipelines.resolve import TOYWORLD, toyworld_model_path
+
+        spec = self.config.init_from
+        folder = toyworld_model_path() if spec == TOYWORLD else Path(spec)
+        path = folder / "editlab_training.json"
+        earlier = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+        return {"from": spec, "training_minutes": earlier.get("training_minutes"), "steps": earlier.get("steps"),
+                "samples": earlier.get("samples"), "init": earlier.get("init")}
+
     def _last_eval(self) -> dict[str, Any] | None:
         path = self.out / "metrics.jsonl"
         evals = [json.loads(line) for line in path.read_text().splitlines() if '"eval"' in line] if path.is_file() else []
@@ -447,6 +458,8 @@ class ToyworldEditorTrainer:
         pipeline = ToyworldEditorPipeline(model=model, tokenizer=tokenizer)
         metrics = [json.loads(line) for line in (self.out / "metrics.jsonl").read_text().splitlines() if line]
         record = {"config": self.config.to_dict(), **training}
+        if self.config.init_from:
+            record["init"] = self._initial_training()
         pipeline.save_pretrained(folder, extra_files={
             "editlab_training.json": json.dumps({**record, "metrics": metrics}, indent=1),
             "README.md": model_card(model, record, metrics),

@@ -17,6 +17,22 @@ def _curve(metrics: list[dict[str, Any]], batch_size: int) -> str:
     return "\n".join(rows)
 
 
+def _origin(training: dict[str, Any]) -> str:
+    return "in two runs (from scratch, then continued)" if training.get("init") else "from scratch"
+
+
+def _runs(training: dict[str, Any]) -> str:
+    """The earlier run the weights started from, when they did (minutes add up: say both)."""
+    init = training.get("init")
+    if not init:
+        return "`editlab train --config configs/train/toyworld-editor.yaml`. "
+    earlier = init.get("training_minutes")
+    total = (earlier or 0) + (training.get("training_minutes") or 0)
+    return (f"Two runs, {total:.0f} minutes of training in all: `configs/train/toyworld-editor.yaml` from scratch "
+            f"({earlier} minutes, {init.get('steps')} steps), then `configs/train/toyworld-editor-continue.yaml` "
+            f"from its weights (`init_from: {init.get('from')}`, a fresh cosine schedule, other batches). ")
+
+
 def model_card(model: Any, training: dict[str, Any], metrics: list[dict[str, Any]]) -> str:
     n_params = sum(p.numel() for p in model.parameters())
     config = training.get("config", {})
@@ -30,7 +46,7 @@ tags: [image-editing, toyworld, instruction-editing]
 # editlab toyworld editor
 
 The default model of [editlab](https://github.com/): a one-step composite editing network
-(`editlab.models.ToyworldEditorModel`, {n_params / 1e6:.2f}M parameters) trained from scratch on
+(`editlab.models.ToyworldEditorModel`, {n_params / 1e6:.2f}M parameters) trained {_origin(training)} on
 toyworld, editlab's procedural world of flat shapes, on a 2-core CPU.
 
 **What it is**: an editor for toyworld scenes (64x64, flat shapes on pale backgrounds, toyworld's
@@ -58,8 +74,7 @@ edited = pipe(prompt="make the red star blue", image=picture).images[0]
 
 ## Training
 
-`editlab train --config configs/train/toyworld-editor.yaml`: {training.get('training_minutes', '?')} minutes of
-training on the CPU, {training.get('steps', '?')} steps of batch {config.get('batch_size', '?')}
+{_runs(training)}This run: {training.get('training_minutes', '?')} minutes of training on the CPU, {training.get('steps', '?')} steps of batch {config.get('batch_size', '?')}
 ({training.get('samples', '?')} samples) from a pool of {training.get('pool', {}).get('size', '?')} pre-generated
 examples (generated once, its time not counted). Final oracle success on the fixed training-curve cases:
 {final.get('success', float('nan')):.1%} ({tasks}).
