@@ -297,7 +297,8 @@ class ToyworldEditorTrainer:
         export = Path(self.config.export_dir or self.out / "model")
         self.export(model, tokenizer, export,
                     {"steps": state["step"], "samples": state["step"] * self.config.batch_size,
-                     "training_minutes": round(state["elapsed_seconds"] / 60, 2), "final_eval": self._last_eval()})
+                     "training_minutes": round(state["elapsed_seconds"] / 60, 2), "final_eval": self._last_eval(),
+                     "pool": {"size": self.config.pool_size, "seed": self.config.pool_seed}})
         return export
 
     def _load_initial_weights(self, model: Any, spec: str) -> None:
