@@ -66,6 +66,9 @@ def edit_speed_row(r: dict[str, Any]) -> tuple[str, str]:
                     f"evaluations) vs editlab's ({e['steps']} {e['scheduler']} steps, {e['unet_evaluations_per_edit']})")
         parts.append(f"{_range(unet['speedup'])} less time per edit ({d['seconds_per_edit']['median']:.3f} s vs "
                      f"{e['seconds_per_edit']['median']:.3f} s); random weights, so a cost ratio only, no quality claim")
+        if "SD 1.5" not in unet["model"]:
+            parts.append("the SD 1.5-size UNet is not timed end to end on this machine (one edit at diffusers' "
+                         "defaults takes over an hour on 2 cores): `--unet sd15` on a GPU")
     toy = r.get("toyworld")
     if toy and "skipped" not in toy:
         what.append(f"toyworld, {toy['cases']} held-out cases, same cases and guidance on every side")
