@@ -54,7 +54,9 @@ def configure_output(verbosity: int) -> None:
     default = warnings.showwarning
 
     def show(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001 - warnings' signature
-        if f"{os.sep}editlab{os.sep}" in str(filename):
+        # editlab's own warnings are UserWarnings raised in editlab's code; a library's deprecation notice
+        # can also point into editlab (its stacklevel names our call), and that one is the library's
+        if f"{os.sep}editlab{os.sep}" in str(filename) and category is UserWarning:
             print(f"editlab: warning: {message}", file=file or sys.stderr)
         elif verbosity > 0:
             default(message, category, filename, lineno, file, line)

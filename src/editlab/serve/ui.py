@@ -70,6 +70,10 @@ class View:
 
     session_id: str | None
     head: Image.Image | None = None
+    #: HEAD's stored PNG. The page shows HEAD through this file, not the PIL image: gradio rewrites its cache
+    #: file of a PIL image on every update (truncate, then write), so a browser still fetching it from the
+    #: previous update (or the other component showing HEAD) can get a short read and never load it.
+    head_file: str | None = None
     #: the version tree as radio choices (label, id), depth-first, and HEAD
     history: dict[str, Any] = field(default_factory=lambda: {"choices": [], "value": None})
     status: str = ""
@@ -253,8 +257,9 @@ class Actions:
         head = session.head
         status = (f"{note}  \nSession `{session_id}`: {len(session)} versions, HEAD {head.id}. "
                   f"Continue on the command line: `editlab session log {session.path}`")
-        return View(session_id, session.image(), {"choices": choices, "value": head.id}, status, str(tree),
-                    list(session.versions), (head.parent or head.id, head.id), session.can_undo, session.can_redo)
+        return View(session_id, session.image(), str(session.image_file()), {"choices": choices, "value": head.id},
+                    status, str(tree), list(session.versions), (head.parent or head.id, head.id), session.can_undo,
+                    session.can_redo)
 
     # -- helpers -------------------------------------------------------------------------------------
 
@@ -443,7 +448,8 @@ def build_blocks(engine: Engine, exports: Path):
         def show(view: View) -> tuple:
             left, right = view.compare
             choices = list(view.versions)
-            return (view.session_id, view.head, view.head, gr.Radio(choices=view.history["choices"],
+            head = view.head_file or view.head
+            return (view.session_id, head, head, gr.Radio(choices=view.history["choices"],
                                                                     value=view.history["value"]),
                     view.status, view.tree, gr.Dropdown(choices=choices, value=left),
                     gr.Dropdown(choices=choices, value=right),

@@ -202,6 +202,10 @@ class EditSession:
             version = self._versions[version.parent]
         return version
 
+    def image_file(self, ref: str | Version | None = None) -> Path:
+        """The stored PNG of a version (HEAD by default): named by its hash, never rewritten; read it, don't edit it."""
+        return self._store.image_path(self.resolve(ref).image)
+
     def image(self, ref: str | Version | None = None) -> Image.Image:
         """The image of a version (HEAD by default), as an RGB PIL image you may modify."""
         version = self.resolve(ref)
