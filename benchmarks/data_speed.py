@@ -42,8 +42,9 @@ TARGET = 1.8  # two workers should give at least this speed-up over one
 def toyworld_worker(distributor: str, processes: int, shard_size: int, folder: str) -> int:
     """One setting (distributor x workers), its pool kept open between jobs."""
     from editlab.data.distributors import get_distributor
-    from editlab.data.job import Job, JobSpec
+    from editlab.data.driver import Job
     from editlab.data.presets import load_preset, resolve_stages
+    from editlab.data.spec import JobSpec
 
     stages = resolve_stages(load_preset("toyworld"))
     base = Path(folder) / f"{distributor}-{processes}"

@@ -55,13 +55,3 @@ def test_no_module_shares_a_name_with_a_public_function():
     functions = {name for name in editlab.__all__ if callable(getattr(editlab, name))}
     assert not submodules & functions, f"rename the module(s) {sorted(submodules & functions)}"
 
-
-def test_no_module_shares_a_name_with_a_public_function():
-    """`import editlab.<name>` would replace the function `editlab.<name>` (it broke `editlab.edit` once)."""
-    import pkgutil
-
-    import editlab
-
-    modules = {info.name for info in pkgutil.iter_modules(editlab.__path__)}
-    functions = {name for name in editlab.__all__ if not name[0].isupper() and not name.startswith("__")}
-    assert not modules & functions, modules & functions

@@ -173,15 +173,3 @@ def run_batched(samples: list[Sample], batch_size: int, stage: str, fn) -> None:
                     fn([sample])
                 except Exception as exc:
                     sample.fail(stage, exc)
-
-
-_MOVED = {"STAGES", "stage_class", "build_stage", "check_params"}
-
-
-def __getattr__(name: str):
-    """`editlab.data.stage.build_stage` and friends, from before the registry moved to `editlab.data.stages`."""
-    if name in _MOVED:
-        import importlib
-
-        return getattr(importlib.import_module("editlab.data.stages"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
