@@ -20,9 +20,10 @@ import json
 from typing import Any
 
 from editlab.errors import EditlabError
+from editlab.pipelines.model_defaults import IP2P_DEFAULTS
 
-# editlab's defaults for an IP2P diffusion model that recommends none (see editors/ip2p.py)
-IP2P_DEFAULTS_TEXT = "20 steps, guidance 7.5, image guidance 1.5, dpm++2m"
+IP2P_DEFAULTS_TEXT = ("{num_inference_steps} steps, guidance {guidance_scale}, image guidance {image_guidance_scale}, "
+                      "{scheduler}").format(**IP2P_DEFAULTS)
 MODEL_DEFAULTS_HELP = ("default: the model's own; the shipped toyworld editor takes none (one forward pass), "
                        f"an IP2P model {IP2P_DEFAULTS_TEXT} unless its folder recommends others")
 

@@ -22,6 +22,7 @@ from PIL import Image
 from editlab.editors.base import ModelEditor
 from editlab.editors.params import normalize_params, request_seed, validate_request
 from editlab.errors import EditlabError
+from editlab.pipelines.model_defaults import IP2P_DEFAULTS
 from editlab.types import EditRequest
 
 CALL_PARAMS = ("num_inference_steps", "guidance_scale", "image_guidance_scale", "negative_prompt", "mask_feather")
@@ -108,8 +109,9 @@ class IP2PEditor(ModelEditor):
             "unet_dtype": str(pipe.unet.dtype).replace("torch.", ""),
             "runtime": dict(pipe.runtime),
             "scheduler": self.extras.scheduler or type(pipe.scheduler).__name__,
-            "defaults": {"num_inference_steps": self.extras.default_steps, "guidance_scale": 7.5,
-                         "image_guidance_scale": 1.5, **self.defaults},
+            "defaults": {"num_inference_steps": self.extras.default_steps,
+                         "guidance_scale": IP2P_DEFAULTS["guidance_scale"],
+                         "image_guidance_scale": IP2P_DEFAULTS["image_guidance_scale"], **self.defaults},
             "extras": asdict(self.extras),
         }
 

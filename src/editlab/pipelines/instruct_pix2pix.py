@@ -48,6 +48,7 @@ from diffusers.utils.torch_utils import randn_tensor
 
 from editlab.imaging import masks as masklib
 from editlab.imaging.sizing import SizePlan, crop_restore_tensor, mask_to_working, plan_size, to_working
+from editlab.pipelines.model_defaults import IP2P_DEFAULTS
 from editlab.pipelines.schedulers import copy_scheduler, describe_scheduler, make_scheduler
 
 
@@ -67,8 +68,8 @@ class EditExtras:
     - latent_blend: with a mask, blend latents with the noised source every step
     """
 
-    scheduler: str | None = "dpm++2m"
-    default_steps: int = 20
+    scheduler: str | None = IP2P_DEFAULTS["scheduler"]
+    default_steps: int = IP2P_DEFAULTS["num_inference_steps"]
     guidance_cutoff: float = 0.8
     skip_unit_image_branch: bool = True
     cache: bool = True
@@ -272,8 +273,8 @@ class InstructPix2PixPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin)
         prompt: str | list[str],
         image: PIL.Image.Image | list[PIL.Image.Image] | np.ndarray | torch.Tensor,
         num_inference_steps: int | None = None,
-        guidance_scale: float = 7.5,
-        image_guidance_scale: float = 1.5,
+        guidance_scale: float = IP2P_DEFAULTS["guidance_scale"],
+        image_guidance_scale: float = IP2P_DEFAULTS["image_guidance_scale"],
         negative_prompt: str | list[str] | None = None,
         num_images_per_prompt: int = 1,
         eta: float = 0.0,

@@ -18,9 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from editlab.errors import EditlabError
-from editlab.io.atomic import atomic_write
 
 FILENAME = "editlab_inference.json"
+#: editlab's settings for an IP2P model whose folder recommends none (diffusers' own pipeline: 100 steps, same
+#: scales); one place, read by the pipeline, the editor's describe() and the CLI's --help
+IP2P_DEFAULTS = {"scheduler": "dpm++2m", "num_inference_steps": 20, "guidance_scale": 7.5, "image_guidance_scale": 1.5}
 KEYS = ("scheduler", "num_inference_steps", "guidance_scale", "image_guidance_scale")
 OWN_SCHEDULER = "own"
 
@@ -46,6 +48,8 @@ def read_model_defaults(folder: str | Path | None) -> dict[str, Any]:
 
 def write_model_defaults(folder: str | Path, *, scheduler: str, num_inference_steps: int, guidance_scale: float,
                          image_guidance_scale: float, why: str = "") -> Path:
+    from editlab.io.atomic import atomic_write  # here: the CLI reads IP2P_DEFAULTS for --help and stays light
+
     path = Path(folder) / FILENAME
     record = {"scheduler": scheduler, "num_inference_steps": int(num_inference_steps),
               "guidance_scale": float(guidance_scale), "image_guidance_scale": float(image_guidance_scale)}
