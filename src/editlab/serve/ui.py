@@ -69,8 +69,7 @@ class View:
     """What the page shows of a session after any action."""
 
     session_id: str | None
-    head: Image.Image | None = None
-    #: HEAD's stored PNG. The page shows HEAD through this file, not the PIL image: gradio rewrites its cache
+    #: HEAD's stored PNG. The page shows HEAD through this file, not a PIL image: gradio rewrites its cache
     #: file of a PIL image on every update (truncate, then write), so a browser still fetching it from the
     #: previous update (or the other component showing HEAD) can get a short read and never load it.
     head_file: str | None = None
@@ -83,6 +82,16 @@ class View:
     compare: tuple[str | None, str | None] = (None, None)
     can_undo: bool = False
     can_redo: bool = False
+
+    @property
+    def head(self) -> Image.Image | None:
+        """HEAD's image (read from its file)."""
+        from PIL import Image
+
+        if self.head_file is None:
+            return None
+        with Image.open(self.head_file) as image:
+            return image.convert("RGB")
 
 
 @dataclass
@@ -257,7 +266,7 @@ class Actions:
         head = session.head
         status = (f"{note}  \nSession `{session_id}`: {len(session)} versions, HEAD {head.id}. "
                   f"Continue on the command line: `editlab session log {session.path}`")
-        return View(session_id, session.image(), str(session.image_file()), {"choices": choices, "value": head.id},
+        return View(session_id, str(session.image_file()), {"choices": choices, "value": head.id},
                     status, str(tree), list(session.versions), (head.parent or head.id, head.id), session.can_undo,
                     session.can_redo)
 
@@ -448,8 +457,7 @@ def build_blocks(engine: Engine, exports: Path):
         def show(view: View) -> tuple:
             left, right = view.compare
             choices = list(view.versions)
-            head = view.head_file or view.head
-            return (view.session_id, head, head, gr.Radio(choices=view.history["choices"],
+            return (view.session_id, view.head_file, view.head_file, gr.Radio(choices=view.history["choices"],
                                                                     value=view.history["value"]),
                     view.status, view.tree, gr.Dropdown(choices=choices, value=left),
                     gr.Dropdown(choices=choices, value=right),
