@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from _timing import REPO, finish, header, interleave, ratio, summary, write_result
@@ -47,7 +48,7 @@ def _run(env: dict[str, str], args: list[str], cwd: Path) -> float:
     return seconds
 
 
-def _commands(work: Path, side: str, image: Path) -> dict[str, callable]:
+def _commands(work: Path, side: str, image: Path) -> dict[str, Callable[[dict[str, str], int], float]]:
     """Each command as fn(round) -> seconds, with its own fresh folders per round."""
 
     def session(index: int) -> Path:

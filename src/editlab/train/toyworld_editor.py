@@ -140,6 +140,13 @@ def build_model(config: ToyworldEditorTrainConfig, tokenizer: Any, known_token_i
     )
 
 
+def _init_folder(spec: str) -> Path:
+    """The folder `init_from` names: "toyworld" is the shipped editor."""
+    from editlab.pipelines.resolve import TOYWORLD, toyworld_model_path
+
+    return toyworld_model_path() if spec == TOYWORLD else Path(spec)
+
+
 def _lr_factor(config: ToyworldEditorTrainConfig, step: int, progress: float) -> float:
     if step < config.warmup_steps:
         return (step + 1) / config.warmup_steps
@@ -304,9 +311,9 @@ class ToyworldEditorTrainer:
     def _load_initial_weights(self, model: Any, spec: str) -> None:
         """Fine-tuning: copy a trained editor's weights; its config must match this run's model."""
         from editlab.models.toyworld_editor import ToyworldEditorModel
-        from editlab.pipelines.resolve import TOYWORLD, toyworld_model_path
+        from editlab.pipelines.resolve import TOYWORLD
 
-        folder = toyworld_model_path() if spec == TOYWORLD else Path(spec)
+        folder = _init_folder(spec)
         if not (folder / "model").is_dir():
             raise EditlabError(f"config init_from: {spec} is not a toyworld editor folder (no model/ inside); "
                                f"pass a folder written by this trainer or {TOYWORLD!r}")
@@ -321,11 +328,8 @@ class ToyworldEditorTrainer:
 
     def _initial_training(self) -> dict[str, Any]:
         """How the weights this run started from were trained (their folder's record), for the card."""
-        from editlab.pipelines.resolve import TOYWORLD, toyworld_model_path
-
         spec = self.config.init_from
-        folder = toyworld_model_path() if spec == TOYWORLD else Path(spec)
-        path = folder / "editlab_training.json"
+        path = _init_folder(spec) / "editlab_training.json"
         earlier = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
         return {"from": spec, "training_minutes": earlier.get("training_minutes"), "steps": earlier.get("steps"),
                 "samples": earlier.get("samples"), "init": earlier.get("init")}
