@@ -245,6 +245,12 @@ class Actions:
         gif = session.export_gif(folder / "history.gif")
         return [str(head), str(sheet), str(gif)]
 
+    def head_file(self, session_id: str | None) -> str | None:
+        """HEAD's stored PNG (None before the first upload): what the region editor shows when cleared."""
+        if session_id is None:
+            return None
+        return str(self._checked(lambda: self.engine.open_session(session_id)).image_file())
+
     def view(self, session_id: str, note: str) -> View:
         """HEAD's image, the version tree (choices and picture), compare defaults and a status line."""
         session = self.engine.open_session(session_id)
@@ -504,25 +510,30 @@ def build_blocks(engine: Engine, exports: Path):
         keep.__annotations__["evt"] = click_corner.__annotations__["evt"] = gr.SelectData
 
         edit_inputs = [session_id, source, instruction, guidance, image_guidance, steps, seed, region, box]
-        source.upload(start, inputs=source, outputs=shown, api_name="start")
-        source.clear(start, inputs=source, outputs=shown, api_visibility="private")
-        sample.click(take_sample, outputs=[source, instruction, *shown], api_name="sample")
+        # progress shows on the result only: gradio's region editor, given a new value while its progress overlay
+        # is up, can keep that overlay ("processing | 60s") after the value arrived, and a stroke cannot be painted
+        on_result = {"show_progress_on": [result]}
+        source.upload(start, inputs=source, outputs=shown, api_name="start", **on_result)
+        source.clear(start, inputs=source, outputs=shown, api_visibility="private", **on_result)
+        sample.click(take_sample, outputs=[source, instruction, *shown], api_name="sample", **on_result)
         randomise.click(lambda: secrets.randbelow(2**31), outputs=seed, api_name="randomise_seed")
-        edit.click(run_edit, inputs=edit_inputs, outputs=shown, api_name="edit")
-        instruction.submit(run_edit, inputs=edit_inputs, outputs=shown, api_visibility="private")
-        undo.click(move("undo"), inputs=session_id, outputs=shown, api_name="undo")
-        redo.click(move("redo"), inputs=session_id, outputs=shown, api_name="redo")
-        history.input(move("checkout"), inputs=[session_id, history], outputs=shown, api_name="checkout")
+        edit.click(run_edit, inputs=edit_inputs, outputs=shown, api_name="edit", **on_result)
+        instruction.submit(run_edit, inputs=edit_inputs, outputs=shown, api_visibility="private", **on_result)
+        undo.click(move("undo"), inputs=session_id, outputs=shown, api_name="undo", **on_result)
+        redo.click(move("redo"), inputs=session_id, outputs=shown, api_name="redo", **on_result)
+        history.input(move("checkout"), inputs=[session_id, history], outputs=shown, api_name="checkout", **on_result)
         result.select(click_corner, inputs=[corner, session_id], outputs=[corner, box, status],
                       api_visibility="private")
-        clear_region.click(lambda head: (head, "", None), inputs=result, outputs=[region, box, corner],
-                           api_visibility="private")
+        # HEAD's stored file, never the result's PIL image: gradio would rewrite its cache file of that image
+        # while the browser may still be loading it, and the region editor would then never finish loading
+        clear_region.click(lambda sid: (actions.head_file(sid), "", None), inputs=session_id,
+                           outputs=[region, box, corner], api_visibility="private", show_progress="hidden")
         for dropdown in (first, second):
             dropdown.input(actions.compare, inputs=[session_id, first, second], outputs=compared,
                            api_visibility="private")
         run_sweep.click(sweep, inputs=[session_id, instruction, text_scales, image_scales, steps, seed, region, box],
                         outputs=[grid, sweep_state, status], api_name="sweep")
-        grid.select(keep, inputs=sweep_state, outputs=shown, api_visibility="private")
+        grid.select(keep, inputs=sweep_state, outputs=shown, api_visibility="private", **on_result)
         export.click(actions.export, inputs=session_id, outputs=files, api_name="export")
     blocks.queue(default_concurrency_limit=max(limits.max_concurrent * engine.jobs.batch, 1),
                  max_size=max(1, limits.max_queue))
