@@ -224,3 +224,47 @@ def test_sweep_with_a_diffusion_model_keeps_the_clicked_cell(browser, shots, tmp
     kept = EditSession.open(sessions / sid).versions["v1"]
     assert kept.seed == 11 and kept.params == {"guidance_scale": 4.0, "image_guidance_scale": 2.0,
                                                "num_inference_steps": 2}
+
+
+def test_drag_a_box_on_the_result(browser, shots, tmp_path, serving):
+    """A drag across HEAD fills the box field with the rectangle in image pixels; the edit stays inside it."""
+    from playwright.sync_api import expect
+
+    from editlab.serve import create_app
+    from editlab.session import EditSession
+
+    sessions = tmp_path / "sessions"
+    with serving(create_app("toyworld", sessions_dir=sessions), lifespan="on") as url:
+        page = _open(browser, url)
+        page.locator("#source input[type=file]").set_input_files(str(_scene(tmp_path)))
+        _wait_head(page, "v0")
+        page.locator("#region-accordion").get_by_text("Region (optional)").click()
+        picture = page.locator("#result img")
+        picture.scroll_into_view_if_needed()
+        frame = picture.bounding_box()
+        side = min(frame["width"], frame["height"])  # the 64x64 picture is drawn centred, contained
+        left, top = frame["x"] + (frame["width"] - side) / 2, frame["y"] + (frame["height"] - side) / 2
+        per_pixel = side / 64
+
+        def at(x: float, y: float) -> tuple[float, float]:
+            return left + x * per_pixel, top + y * per_pixel
+
+        page.mouse.move(*at(8.5, 8.5))
+        page.mouse.down()
+        for step in range(1, 11):
+            page.mouse.move(*at(8.5 + 3.15 * step, 8.5 + 2.35 * step))
+        page.mouse.up()
+        expect(page.locator("#box textarea")).to_have_value("8, 8, 40, 32")
+        expect(page.locator("#box-frame")).to_be_visible()
+        expect(page.locator("#status")).not_to_contain_text("Box corner")  # the drag was not taken as a click
+        shots(page, "8-dragged-box")
+        _edit(page, "make the background plain blue")
+        _wait_head(page, "v1")
+        expect(page.locator("#status")).to_contain_text("in the region")
+        page.close()
+    (sid,) = [p.name for p in sessions.iterdir()]
+    session = EditSession.open(sessions / sid)
+    v0, v1 = np.asarray(session.image("v0")), np.asarray(session.image("v1"))
+    outside = np.ones(v0.shape[:2], bool)
+    outside[8:32, 8:40] = False
+    assert np.array_equal(v0[outside], v1[outside]) and not np.array_equal(v0, v1)

@@ -34,14 +34,16 @@ TITLE = "editlab"
 NO_GRADIO_PAGE = """<!doctype html><meta charset="utf-8"><title>editlab</title>
 <p>The editlab web app needs gradio: <code>pip install 'editlab[serve]'</code>.
 The REST API is running: see <a href="/docs">/docs</a>.</p>"""
-#: IP2P's published defaults, for a sampler model that reports none of its own
-IP2P_DEFAULTS = {"guidance_scale": 7.5, "image_guidance_scale": 1.5, "num_inference_steps": 20}
+#: the sliders, at IP2P's published defaults for a sampler model that reports none of its own
+SLIDERS = ("guidance_scale", "image_guidance_scale", "num_inference_steps")
 #: pixels of height for the upload and result images (small images are scaled up to it)
 IMAGE_HEIGHT = 320
 #: small images (toyworld's are 64x64) fill their frame, pixels kept sharp
 CSS = """
 #source img, #result img, #sweep img { width: 100%; height: 100%; object-fit: contain; image-rendering: pixelated; }
 """
+#: the page script that turns a drag on the result into the region box
+BOX_DRAG_JS = Path(__file__).with_name("box_drag.js")
 #: the sweep's grid is at most this many scales a side (a 5x5 grid is 25 edits)
 MAX_SWEEP_SIDE = 5
 GUIDANCE_FREE_NOTE = ("**{model}** edits in one forward pass: it has no guidance scales or steps to set, "
@@ -61,7 +63,8 @@ def mount_ui(app: FastAPI, engine: Engine) -> FastAPI:
     exports = Path(tempfile.mkdtemp(prefix="editlab-serve-"))
     blocks = build_blocks(engine, exports)
     return gr.mount_gradio_app(app, blocks, path="/", ssr_mode=False, allowed_paths=[str(exports)],
-                               max_file_size=engine.limits.max_upload_bytes, footer_links=["api"], css=CSS)
+                               max_file_size=engine.limits.max_upload_bytes, footer_links=["api"], css=CSS,
+                               js=BOX_DRAG_JS.read_text(encoding="utf-8"))
 
 
 @dataclass
@@ -120,8 +123,10 @@ class Actions:
 
     def slider_defaults(self) -> tuple[dict[str, Any], bool]:
         """The model's own defaults for the sliders, and whether they are the model's (else IP2P's)."""
-        own = self.engine.model_defaults()
-        return {**IP2P_DEFAULTS, **own}, len(own) == len(IP2P_DEFAULTS)
+        from editlab.pipelines.model_defaults import IP2P_DEFAULTS
+
+        own = {name: value for name, value in self.engine.model_defaults().items() if name in SLIDERS}
+        return {**{name: IP2P_DEFAULTS[name] for name in SLIDERS}, **own}, len(own) == len(SLIDERS)
 
     # -- a session --------------------------------------------------------------------------------
 
@@ -422,7 +427,7 @@ def build_blocks(engine: Engine, exports: Path):
                     region = gr.ImageEditor(type="pil", label="Paint the region", sources=[], format="png",
                                             layers=False, transforms=(), elem_id="region",
                                             brush=gr.Brush(default_size=6, colors=["#ff3030"], color_mode="fixed"))
-                    box = gr.Textbox(label="Box x0, y0, x1, y1 (pixels; or click two corners on the result)",
+                    box = gr.Textbox(label="Box x0, y0, x1, y1 (pixels; or drag a box on the result, or click two corners)",
                                      placeholder="8, 8, 40, 32", elem_id="box")
                     clear_region = gr.Button("Clear region", size="sm", elem_id="clear-region")
                 edit = gr.Button("Edit", variant="primary", elem_id="edit")
