@@ -11,7 +11,8 @@ extras are on by default, each switchable and recorded in the output's provenanc
   scale is exactly 1 (it cancels out of the formula);
 - prompt embeddings and image latents cached across calls (a sweep encodes once);
 - any input size: resize to a pixel budget and pad to the UNet's multiple, restore exactly;
-- region masks: latent blending every step plus an exact feathered pixel composite;
+- region masks: latent blending every step plus an exact feathered pixel composite (one mask
+  for every image, or one per image);
 - a ninth UNet input channel for a mask when the UNet has one (UltraEdit-style).
 
 Precision (bf16 + channels-last on CPU, fp16 on CUDA) is a one-time change of the weights:
@@ -152,6 +153,14 @@ class InstructPix2PixPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin)
         self.runtime: dict[str, Any] = {}
         self._prompt_cache = _LRU(32)
         self._latent_cache = _LRU(8)
+        self._num_timesteps = 0
+
+    @property
+    def num_timesteps(self) -> int:
+        """Denoising steps of the current (or last) call, as in diffusers: a `callback_on_step_end`
+        reads it to turn step `i` into a fraction (some solvers, e.g. heun, take more timesteps
+        than `num_inference_steps`)."""
+        return self._num_timesteps
 
     # ------------------------------------------------------------------ geometry
 
@@ -280,7 +289,7 @@ class InstructPix2PixPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin)
         eta: float = 0.0,
         generator: torch.Generator | list[torch.Generator] | None = None,
         latents: torch.Tensor | None = None,
-        mask_image: PIL.Image.Image | None = None,
+        mask_image: PIL.Image.Image | list[PIL.Image.Image] | None = None,
         mask_feather: int | None = None,
         output_type: str = "pil",
         return_dict: bool = True,
@@ -290,9 +299,11 @@ class InstructPix2PixPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin)
         """Edit `image` following `prompt` (the instruction).
 
         Arguments follow diffusers' `StableDiffusionInstructPix2PixPipeline`; in addition:
-        `mask_image` (mode 'L', 255 = edit, the input's size) limits the edit to a region,
-        `mask_feather` is the width in pixels of the blend band around it, and `extras`
-        overrides `self.extras` for this call (`EditExtras.off()` = diffusers' behaviour).
+        `mask_image` (mode 'L', 255 = edit, the input's size; one for every image or a list with
+        one per image) limits the edit to a region, `mask_feather` is the width in pixels of the
+        blend band around it, and `extras` overrides `self.extras` for this call
+        (`EditExtras.off()` = diffusers' behaviour). A batch (lists of prompts and images) with a
+        list of generators, one per image, gives each image what it gets alone with its generator.
         """
         extras = extras or self.extras
         steps = int(num_inference_steps or extras.default_steps)
@@ -317,12 +328,14 @@ class InstructPix2PixPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin)
         # 2. Preprocess the image (and mask) to the working size
         plan, work_images = self._plan_and_resize(images, extras)
         pixels = self.image_processor.preprocess(work_images)
-        mask_pixels = self._prepare_mask(mask_image, plan, images)
+        masks = self._check_masks(mask_image, images)
+        mask_pixels = self._prepare_masks(masks, plan, images)
 
         # 3. Timesteps on a private scheduler (schedulers carry per-run state)
         scheduler = make_scheduler(extras.scheduler, self.scheduler.config) if extras.scheduler else copy_scheduler(self.scheduler)
         scheduler.set_timesteps(steps, device=device)
         timesteps = scheduler.timesteps
+        self._num_timesteps = len(timesteps)
 
         # 4. Image latents (unscaled posterior mode) and the initial noise
         image_latents = self.encode_image(pixels, device, extras.cache)
@@ -334,7 +347,7 @@ class InstructPix2PixPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin)
         latents = latents.to(device=device, dtype=torch.float32) * scheduler.init_noise_sigma
 
         # 5. Region: soft latent mask, fixed noise for the source, mask channel for 9-channel UNets
-        region = self._prepare_region(mask_pixels, image_latents, generator, extras, device)
+        region = self._prepare_region(mask_pixels, image_latents, generator, device)
 
         # 6. Denoising loop
         step_kwargs = _step_kwargs(scheduler, generator, eta)
@@ -370,8 +383,8 @@ class InstructPix2PixPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin)
         if plan is not None:
             decoded = crop_restore_tensor(decoded, plan)
         result = self.image_processor.postprocess(decoded.float(), output_type=output_type)
-        if mask_image is not None:
-            result = self._composite(result, images, mask_image, mask_feather, output_type, num_images_per_prompt)
+        if masks is not None:
+            result = self._composite(result, images, masks, mask_feather, output_type, num_images_per_prompt)
             provenance["mask_feather"] = mask_feather if mask_feather is not None else masklib.default_feather(images[0].size)
 
         self.maybe_free_model_hooks()
@@ -395,37 +408,48 @@ class InstructPix2PixPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin)
         plan = plan_size(width, height, multiple=self.size_multiple, target_pixels=target)
         return plan, [to_working(im.convert("RGB"), plan) for im in images]
 
-    def _prepare_mask(self, mask_image: Any, plan: SizePlan | None, images: list) -> torch.Tensor | None:
+    @staticmethod
+    def _check_masks(mask_image: Any, images: list) -> list[PIL.Image.Image] | None:
+        """The masks as 'L' images, one for every image or one per image; each checked against its image."""
         if mask_image is None:
             return None
-        if not isinstance(mask_image, PIL.Image.Image):
-            raise ValueError(f"`mask_image` must be a PIL image (mode 'L', 255 = edit), got {type(mask_image)}")
-        if not isinstance(images[0], PIL.Image.Image):
+        masks = list(mask_image) if isinstance(mask_image, (list, tuple)) else [mask_image]
+        if len(masks) not in (1, len(images)):
+            raise ValueError(f"got {len(masks)} masks for {len(images)} images; pass one mask for all or one per image")
+        if not all(isinstance(mask, PIL.Image.Image) for mask in masks):
+            kinds = sorted({type(mask).__name__ for mask in masks})
+            raise ValueError(f"`mask_image` must be PIL images (mode 'L', 255 = edit), got {', '.join(kinds)}")
+        if not all(isinstance(im, PIL.Image.Image) for im in images):
             raise ValueError("`mask_image` needs PIL input images (the composite is done in pixels)")
-        mask = masklib.check_mask(mask_image, images[0].size)
-        if plan is not None:
-            mask = mask_to_working(mask, plan)
-        else:
-            width, height = self.image_processor.get_default_height_width(images[0])
-            mask = mask.resize((width, height), resample=PIL.Image.Resampling.BILINEAR)
-        return mask
+        return [masklib.check_mask(mask, images[i].size) for i, mask in enumerate(masks)]
 
-    def _prepare_region(self, mask: Any, image_latents: torch.Tensor, generator, extras: EditExtras, device):
+    def _prepare_masks(self, masks: list[PIL.Image.Image] | None, plan: SizePlan | None,
+                       images: list) -> list[PIL.Image.Image] | None:
+        """The masks at the working size."""
+        if masks is None:
+            return None
+        if plan is not None:
+            return [mask_to_working(mask, plan) for mask in masks]
+        width, height = self.image_processor.get_default_height_width(images[0])
+        return [mask.resize((width, height), resample=PIL.Image.Resampling.BILINEAR) for mask in masks]
+
+    def _prepare_region(self, masks: list | None, image_latents: torch.Tensor, generator, device):
         """Everything the loop needs for a mask; for a 9-channel UNet also the free-form mask."""
-        if mask is None and not self.has_mask_channel:
+        if masks is None and not self.has_mask_channel:
             return None
         height, width = image_latents.shape[-2:]
-        if mask is None:
+        batch = image_latents.shape[0]
+        if masks is None:
             # free-form edit on a mask-conditioned UNet: the whole image is editable (UltraEdit)
             soft = torch.ones((1, 1, height, width), device=device)
-            return {"soft": None, "channel": soft.expand(image_latents.shape[0], -1, -1, -1)}
-        soft = masklib.latent_mask(mask, (width, height)).to(device)
+            return {"soft": None, "channel": soft.expand(batch, -1, -1, -1)}
+        soft = _per_image([masklib.latent_mask(mask, (width, height)).to(device) for mask in masks], batch)
         noise = randn_tensor(tuple(image_latents.shape), generator=generator, device=device, dtype=torch.float32)
         source = image_latents * self.vae.config.scaling_factor
         channel = None
         if self.has_mask_channel:  # as trained (editlab.train.recipe.mask_to_latent): area average, no growth
-            channel = masklib.latent_mask(mask, (width, height), grow=0).to(device)
-            channel = channel.expand(image_latents.shape[0], -1, -1, -1)
+            channels = [masklib.latent_mask(mask, (width, height), grow=0).to(device) for mask in masks]
+            channel = _per_image(channels, batch).expand(batch, -1, -1, -1)
         return {"soft": soft, "noise": noise, "source": source, "channel": channel}
 
     def _branch_inputs(self, mode, prompt_embeds, null_embeds, image_latents, region) -> tuple[torch.Tensor, torch.Tensor]:
@@ -475,24 +499,26 @@ class InstructPix2PixPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin)
         soft = region["soft"]
         return soft * latents + (1.0 - soft) * source
 
-    def _composite(self, result, images, mask_image, feather, output_type, copies):
+    def _composite(self, result, images, masks, feather, output_type, copies):
         """Exact pixel composite: outside the feathered region the source comes back unchanged."""
         size = result[0].size if output_type == "pil" else (result.shape[-2], result.shape[-3]) if output_type == "np" else (result.shape[-1], result.shape[-2])
-        mask = mask_image.convert("L")
         sources = [im.convert("RGB") for im in images for _ in range(copies)]
         if size != images[0].size:  # only without preserve_size: diffusers rounded the size down
-            mask = mask.resize(size, resample=PIL.Image.Resampling.BILINEAR)
+            masks = [mask.resize(size, resample=PIL.Image.Resampling.BILINEAR) for mask in masks]
             sources = [src.resize(size, resample=PIL.Image.Resampling.LANCZOS) for src in sources]
         feather = masklib.default_feather(images[0].size) if feather is None else int(feather)
-        weights = masklib.feather_weights(mask, feather)
+        per_mask = [masklib.feather_weights(mask, feather) for mask in masks]
+        # one mask for all, or one per input image (each repeated for its num_images_per_prompt outputs)
+        weights = per_mask * len(sources) if len(per_mask) == 1 else [w for w in per_mask for _ in range(copies)]
         if output_type == "pil":
-            return [masklib.composite(src, out, weights) for src, out in zip(sources, result, strict=True)]
+            return [masklib.composite(src, out, w) for src, out, w in zip(sources, result, weights, strict=True)]
         src = np.stack([np.asarray(s, dtype=np.float32) / 255.0 for s in sources])
+        alpha = np.stack(weights)
         if output_type == "pt":
             src_t = torch.from_numpy(src).permute(0, 3, 1, 2).to(result.device, result.dtype)
-            alpha = torch.from_numpy(weights)[None, None].to(result.device, result.dtype)
-            return src_t + alpha * (result - src_t)
-        return src + weights[None, ..., None] * (result - src)
+            alpha_t = torch.from_numpy(alpha)[:, None].to(result.device, result.dtype)
+            return src_t + alpha_t * (result - src_t)
+        return src + alpha[..., None] * (result - src)
 
     def _provenance(self, scheduler, steps, guidance_scale, image_guidance_scale, extras, plan, branch_counts,
                     unet_evaluations, generator, has_mask) -> dict[str, Any]:
@@ -516,6 +542,14 @@ class InstructPix2PixPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin)
             "mask_channel": self.has_mask_channel,
             "seeds": seeds,
         }
+
+
+def _per_image(masks: list[torch.Tensor], batch: int) -> torch.Tensor:
+    """(1, 1, h, w) latent masks as one tensor for a batch: a single mask stays (1, 1, h, w) and
+    broadcasts; one mask per input image is repeated for that image's copies."""
+    if len(masks) == 1:
+        return masks[0]
+    return torch.cat(masks).repeat_interleave(batch // len(masks), dim=0)
 
 
 def _as_list(value: str | list[str], length: int) -> list[str]:
