@@ -8,8 +8,13 @@ outputs. A thread whose job was run by another thread finds it done and leaves a
 extra thread, and with `max_batch=1` it is exactly one request per call.
 
 Only editors whose `edit_batch` does real batch work are batched (`batches_requests(editor)`):
-the toyworld editor (one forward pass over a list of prompts and images) and identity. If a
-batch of several jobs fails, each job is run again alone, so one bad request fails only itself.
+the toyworld editor (one forward pass over a list of prompts and images), identity and the IP2P
+editor (compatible requests in one batched diffusion call). If a batch of several jobs fails,
+each job is run again alone, so one bad request fails only itself.
+
+A job may bring an `on_step(done, total)` callback: for an editor that reports progress
+(`reports_progress(editor)`: the IP2P editor's denoising steps), every job of the call hears
+the call's steps, whichever thread runs it.
 
 >>> batcher = Batcher(editor, jobs, max_batch=8)                      # doctest: +SKIP
 >>> outputs = batcher.run([EditRequest(image, "make it red")])        # doctest: +SKIP
@@ -19,7 +24,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from editlab.editors.base import Editor
@@ -32,12 +37,17 @@ if TYPE_CHECKING:
     from editlab.types import EditRequest
 
 
+#: told `(steps done, steps in all)` while a model call runs (the same contract as the IP2P editor's)
+StepCallback = Callable[[int, int], None]
+
+
 def batches_requests(editor: Editor) -> bool:
     """Whether several clients' requests may share one `edit_batch` call of `editor`.
 
-    An editor says so with a `batches_requests` attribute; without one, the toyworld editor and
-    identity do (their edit_batch is one pass over the list), every other editor does not (a
-    diffusion editor loops over requests: batching would only make the first client wait longer).
+    An editor says so with a `batches_requests` attribute (the IP2P editor does: it runs
+    compatible requests as one batched diffusion call); without one, the toyworld editor and
+    identity do (their edit_batch is one pass over the list), every other editor does not (an
+    editor that loops over requests would only make the first client wait longer).
     """
     flag = getattr(editor, "batches_requests", None)
     if flag is not None:
@@ -48,11 +58,17 @@ def batches_requests(editor: Editor) -> bool:
     return isinstance(editor, (IdentityEditor, ToyworldEditor))
 
 
-class _Job:
-    __slots__ = ("requests", "outputs", "error", "done")
+def reports_progress(editor: Editor) -> bool:
+    """Whether `editor.edit_batch` takes an `on_step` callback (a `reports_progress` attribute says so)."""
+    return bool(getattr(editor, "reports_progress", False))
 
-    def __init__(self, requests: list[EditRequest]):
+
+class _Job:
+    __slots__ = ("requests", "on_step", "outputs", "error", "done")
+
+    def __init__(self, requests: list[EditRequest], on_step: StepCallback | None = None):
         self.requests = requests
+        self.on_step = on_step
         self.outputs: list[Image.Image] | None = None
         self.error: BaseException | None = None
         self.done = threading.Event()
@@ -78,9 +94,13 @@ class Batcher:
         return {"max_batch": self.max_batch, "calls": self.calls, "largest": max(sizes, default=0),
                 "mean": round(sum(sizes) / len(sizes), 2) if sizes else 0.0}
 
-    def run(self, requests: Sequence[EditRequest]) -> list[Image.Image]:
-        """Edit `requests` (blocking; call from a worker thread); outputs in order, or the editor's error."""
-        job = _Job(list(requests))
+    def run(self, requests: Sequence[EditRequest], on_step: StepCallback | None = None) -> list[Image.Image]:
+        """Edit `requests` (blocking; call from a worker thread); outputs in order, or the editor's error.
+
+        `on_step(done, total)` hears the denoising steps of the model call that runs them (from
+        whichever thread runs it), when the editor reports progress; otherwise it is never called.
+        """
+        job = _Job(list(requests), on_step)
         if not job.requests:
             return []
         with self._lock:
@@ -130,7 +150,11 @@ class Batcher:
 
     def _call(self, batch: list[_Job]) -> None:
         requests = [request for job in batch for request in job.requests]
-        outputs = self.editor.edit_batch(requests)
+        callbacks = [job.on_step for job in batch if job.on_step is not None]
+        if callbacks and reports_progress(self.editor):
+            outputs = self.editor.edit_batch(requests, on_step=_fan_out(callbacks))  # type: ignore[call-arg]
+        else:
+            outputs = self.editor.edit_batch(requests)
         self.calls += 1
         self.batch_sizes.append(len(requests))
         if len(outputs) != len(requests):
@@ -142,19 +166,35 @@ class Batcher:
             start += len(job.requests)
 
 
+def _fan_out(callbacks: list[StepCallback]) -> StepCallback:
+    """One `on_step` for a call that runs several jobs: each job's callback hears every step."""
+    live = list(callbacks)
+
+    def on_step(done: int, total: int) -> None:
+        for callback in list(live):
+            try:
+                callback(done, total)
+            except Exception:  # noqa: BLE001 - a client's progress display must not fail the edits batched with it
+                live.remove(callback)
+
+    return on_step
+
+
 class BatchedEditor(Editor):
     """An Editor whose `edit_batch` goes through a `Batcher` (sessions edit through it).
 
-    Everything else (name, describe, guidance_free, ...) is the wrapped editor's.
+    `on_step` hears the denoising steps of each edit it runs (see `Batcher.run`). Everything
+    else (name, describe, guidance_free, ...) is the wrapped editor's.
     """
 
-    def __init__(self, batcher: Batcher):
+    def __init__(self, batcher: Batcher, on_step: StepCallback | None = None):
         self._batcher = batcher
         self._inner = batcher.editor
+        self._on_step = on_step
         self.name = self._inner.name
 
     def edit_batch(self, requests: Sequence[EditRequest]) -> list[Image.Image]:
-        return self._batcher.run(requests)
+        return self._batcher.run(requests, on_step=self._on_step)
 
     def describe(self) -> dict[str, Any]:
         return self._inner.describe()

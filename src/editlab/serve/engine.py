@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from editlab.errors import EditlabError
 from editlab.io import load_image, load_mask, safe_child
-from editlab.serve.batching import BatchedEditor, Batcher, batches_requests
+from editlab.serve.batching import BatchedEditor, Batcher, StepCallback, batches_requests
 from editlab.serve.errors import ApiError
 from editlab.serve.limits import JobQueue, Limits
 
@@ -103,7 +103,12 @@ class Engine:
     @property
     def batched_editor(self) -> Editor:
         """The editor as sessions see it: its edit_batch goes through the batcher."""
-        return BatchedEditor(self.batcher)
+        return self.batched_editor_for()
+
+    def batched_editor_for(self, on_step: StepCallback | None = None) -> Editor:
+        """`batched_editor` telling `on_step(done, total)` of the denoising steps of each edit it runs
+        (only a model that reports its steps calls it: the IP2P editor does, the toyworld editor does not)."""
+        return BatchedEditor(self.batcher, on_step=on_step)
 
     def model_defaults(self) -> dict[str, Any]:
         """The sampling parameters the model uses when a request leaves them out (empty when it has none)."""
@@ -174,11 +179,12 @@ class Engine:
     # -- one-off edits ---------------------------------------------------------------------------
 
     def edit(self, image: Image.Image, instruction: str, *, mask: Image.Image | None = None,
-             params: EditParams | None = None, n: int = 1) -> tuple[list[Image.Image], dict[str, Any]]:
+             params: EditParams | None = None, n: int = 1,
+             on_step: StepCallback | None = None) -> tuple[list[Image.Image], dict[str, Any]]:
         """Edit `image` `n` times (seeds seed, seed+1, ...) in one batch; returns images and a record.
 
         Blocking: call it from a worker thread. The record holds what a client needs to redo the
-        edit: model, seed(s), parameters.
+        edit: model, seed(s), parameters. `on_step(done, total)` hears the model's denoising steps.
         """
         from editlab.types import EditRequest
 
@@ -189,7 +195,7 @@ class Engine:
                     for s in seeds]
         batcher = self.batcher
         started = time.perf_counter()
-        outputs = batcher.run(requests)
+        outputs = batcher.run(requests, on_step=on_step)
         seconds = time.perf_counter() - started
         record = {"model": self.model_name, "seed": seeds[0], "params": dict(params.params),
                   "mask": mask is not None, "size": list(image.size), "seconds": round(seconds, 4)}
@@ -222,17 +228,22 @@ class Engine:
                            seed=seed)
         return session_id
 
-    def open_session(self, session_id: str, *, for_edit: bool = False) -> EditSession:
-        """Open a session; new turns use this server's model, whatever the session was started with."""
+    def open_session(self, session_id: str, *, for_edit: bool = False,
+                     on_step: StepCallback | None = None) -> EditSession:
+        """Open a session; new turns use this server's model, whatever the session was started with
+        (and tell `on_step` of its denoising steps)."""
         from editlab.session import EditSession
 
         path = self.session_dir(session_id)
-        return EditSession.open(path, editor=self.batched_editor if for_edit else None)
+        return EditSession.open(path, editor=self.batched_editor_for(on_step) if for_edit else None)
 
     def session_edit(self, session_id: str, instruction: str, *, mask: bytes | None = None,
-                     params: EditParams | None = None, parent: str | None = None) -> tuple[EditSession, Version]:
-        """One turn on HEAD (or `parent`); blocking, so call it from a worker thread."""
-        session = self.open_session(session_id, for_edit=True)
+                     params: EditParams | None = None, parent: str | None = None,
+                     on_step: StepCallback | None = None) -> tuple[EditSession, Version]:
+        """One turn on HEAD (or `parent`); blocking, so call it from a worker thread.
+
+        `on_step(done, total)` hears the model's denoising steps (the web app's progress bar)."""
+        session = self.open_session(session_id, for_edit=True, on_step=on_step)
         params = params or EditParams()
         if parent is not None:
             session.resolve(parent)  # an unknown version is a 400 before any work

@@ -16,8 +16,10 @@ in one forward pass) hide them and disable the sweep, and say so.
 
 from __future__ import annotations
 
+import contextvars
 import secrets
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -157,9 +159,12 @@ class Actions:
         values = self._sampler_values(guidance_scale, image_guidance_scale, steps)
         params = self._checked(lambda: self.engine.check_params(_seed(seed), **values))
         mask = self._mask(session_id, region, box)
+        on_step = None
         if progress is not None:
             progress(0.0, desc=f"Editing with {self.engine.model_name} (waiting for the model if it is busy)")
-        _, version = self._checked(lambda: self.engine.session_edit(session_id, text, mask=mask, params=params))
+            on_step = step_progress(progress, "Editing")
+        _, version = self._checked(lambda: self.engine.session_edit(session_id, text, mask=mask, params=params,
+                                                                    on_step=on_step))
         where = " in the region" if mask is not None else ""
         note = (f"{version.id} ← {version.parent}: {version.instruction!r}{where}, seed {version.seed}, "
                 f"{version.seconds:.2f} s")
@@ -202,9 +207,11 @@ class Actions:
         mask_image = self.engine.load_mask_upload(mask, session.root.size) if mask is not None else None
         request = EditRequest(image=session.image(base), instruction=text, mask=mask_image, seed=seed_used,
                               params=dict(params.params))
+        on_step = None
         if progress is not None:
             progress(0.0, desc=f"Sweeping {len(ts)} x {len(ims)} guidance scales")
-        result = self._checked(lambda: run_sweep(self.engine.batched_editor, request, ts, ims))
+            on_step = step_progress(progress, f"Sweeping {len(ts)} x {len(ims)}")
+        result = self._checked(lambda: run_sweep(self.engine.batched_editor_for(on_step), request, ts, ims))
         gallery = [(cell.image.convert("RGB"), f"text {cell.text_scale:g} · image {cell.image_scale:g}")
                    for cell in result.cells]
         sweep = Sweep(session_id, base.id, text, seed_used, values.get("num_inference_steps"), mask,
@@ -314,6 +321,21 @@ class Actions:
             return function()
         except (ApiError, EditlabError) as exc:
             raise _gr().Error(str(exc)) from None
+
+
+def step_progress(progress: Callable[..., Any], what: str) -> Callable[[int, int], None]:
+    """An `on_step(done, total)` that shows "`what`: step k/n" on the app's `progress` (gradio's).
+
+    gradio finds the event whose bar to move in context variables of the handler's thread, but a
+    batched edit runs on whichever client's thread got the model: so the callback runs `progress`
+    in a copy of the context of the thread that made it (a fresh copy, which any thread may enter).
+    """
+    context = contextvars.copy_context()
+
+    def on_step(done: int, total: int) -> None:
+        context.run(progress, done / total, desc=f"{what}: step {done}/{total}")
+
+    return on_step
 
 
 def region_mask(region: Any, box: str | None, size: tuple[int, int]) -> Image.Image | None:
