@@ -303,7 +303,8 @@ class InstructPix2PixPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin)
         one per image) limits the edit to a region, `mask_feather` is the width in pixels of the
         blend band around it, and `extras` overrides `self.extras` for this call
         (`EditExtras.off()` = diffusers' behaviour). A batch (lists of prompts and images) with a
-        list of generators, one per image, gives each image what it gets alone with its generator.
+        list of generators, one per image, gives each image what it gets alone with its generator
+        (up to float rounding: BLAS may pick other kernels for another batch size).
         """
         extras = extras or self.extras
         steps = int(num_inference_steps or extras.default_steps)
