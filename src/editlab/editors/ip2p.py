@@ -8,9 +8,10 @@ mask_feather).
 
 `edit_batch` runs compatible requests (same image size, same params after defaults, all with
 or all without a mask) as one batched pipeline call, each with its own seeded generator, so
-every output is what its request gives alone (up to float rounding, <= 1/255 in tests); the batch a caller passes is the batch that runs
-(serve's `--max-batch`, the bench's and `editlab edit`'s `batch_size` bound it). An `on_step`
-callback hears `(steps done, steps in all)` after every denoising step.
+every output is what its request gives alone (up to float rounding, <= 1/255 in tests). The
+batch a caller passes is the batch that runs (serve's `--max-batch`, the bench's and `editlab
+edit`'s `batch_size` bound it). An `on_step` callback hears `(steps done, steps in all)` after
+every denoising step.
 
     >>> from editlab.editors import get_editor
     >>> editor = get_editor("ip2p:timbrooks/instruct-pix2pix")        # doctest: +SKIP
