@@ -49,7 +49,8 @@ def register(subparsers) -> None:
                         help="edits waiting for a slot before new ones get 503 (default 16)")
     limits.add_argument("--max-batch", type=int, default=8,
                         help="edits that arrived while the model was busy run together in one model call, up to "
-                             "this many (models that batch: toyworld, identity; default 8; 1 turns it off)")
+                             "this many (models that batch: toyworld, identity, IP2P for requests of one size and settings; "
+                             "default 8; 1 turns it off)")
     parser.set_defaults(func=run)
 
 

@@ -39,7 +39,7 @@ class Limits:
     #: edits waiting for a slot before new ones are refused with 503
     max_queue: int = 16
     #: requests that arrive while the model is busy run together in one model call, up to this many
-    #: (only for editors that batch: the toyworld editor, identity; others run one request per call)
+    #: (editors that batch: toyworld, identity, IP2P for requests of one size and settings; others: one per call)
     max_batch: int = 8
 
     def __post_init__(self) -> None:
