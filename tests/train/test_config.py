@@ -31,6 +31,7 @@ def test_typed_values_lists_and_maps():
     (["--max_steps", "many"], "expected int"),
     (["--use_ema", "perhaps"], "true/false"),
     (["--mixed_precision", "fp8"], "choose one of"),
+    (["--attention", "flash"], "choose one of"),
     (["--conditioning_dropout", "0.5"], "[0, 1/3]"),
     (["--lmtl", "gradnorm"], "needs task_groups"),
     (["--unet_init", "identity"], "needs prediction_type: sample"),

@@ -27,6 +27,7 @@ from editlab.errors import EditlabError
 MIXED_PRECISION = ("auto", "no", "bf16", "fp16")
 LMTL_MODES = ("none", "inverse_frequency", "gradnorm")
 LR_SCHEDULES = ("constant", "constant_with_warmup", "linear", "cosine")
+ATTENTION = ("auto", "sdpa", "sliced")
 DATA_FORMATS = ("auto", "editlab", "hf", "webdataset", "toyworld")
 
 
@@ -106,6 +107,9 @@ class TrainConfig:
     mixed_precision: str = "auto"
     gradient_checkpointing: bool = False
     channels_last: bool = False
+    #: "auto": cache-sized slices of classic attention on a CPU (train/attention.py), diffusers'
+    #: default (SDPA) elsewhere; "sdpa" or "sliced" to choose
+    attention: str = "auto"
 
     # --- multi-task (MultiEdit) ----------------------------------------------------------------
     #: DMTL: group name -> tasks, e.g. {hard: [count, text], easy: [color, style]}
@@ -144,6 +148,8 @@ class TrainConfig:
 
         if self.mixed_precision not in MIXED_PRECISION:
             raise bad("mixed_precision", f"choose one of {', '.join(MIXED_PRECISION)}")
+        if self.attention not in ATTENTION:
+            raise bad("attention", f"choose one of {', '.join(ATTENTION)}")
         if self.lmtl not in LMTL_MODES:
             raise bad("lmtl", f"choose one of {', '.join(LMTL_MODES)}")
         if self.lr_schedule not in LR_SCHEDULES:

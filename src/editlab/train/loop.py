@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from editlab.errors import EditlabError, require
+from editlab.train.attention import use_default_attention, use_sliced_attention, wants_sliced_attention
 from editlab.train.batches import BatchPlanner
 from editlab.train.buckets import assign_buckets, make_buckets
 from editlab.train.cache import LatentCache, TextEmbeddingCache, vae_fingerprint
@@ -263,6 +264,8 @@ class Trainer:
                 self.text_encoder.gradient_checkpointing_enable()
         if cfg.channels_last:
             self.unet.to(memory_format=torch.channels_last)
+        if wants_sliced_attention(cfg.attention, self.device):
+            use_sliced_attention(self.unet)
         param_groups = [{"params": [p for p in self.unet.parameters() if p.requires_grad], "lr": cfg.learning_rate}]
         if cfg.train_text_encoder:
             param_groups.append({"params": list(self.text_encoder.parameters()),
@@ -548,6 +551,7 @@ class Trainer:
             self.emas["text_encoder"].copy_to(text_encoder.parameters())
         if getattr(unet, "is_gradient_checkpointing", False):
             unet.disable_gradient_checkpointing()
+        use_default_attention(unet)  # evaluated and exported as diffusers runs it
         return unet.float().to(memory_format=require("torch", "train").contiguous_format), text_encoder.float()
 
     def _pipeline(self):
