@@ -7,6 +7,7 @@ diffusers = pytest.importorskip("diffusers")
 
 from editlab.train.attention import (  # noqa: E402
     CacheSlicedAttnProcessor,
+    smallest_head_channels,
     use_default_attention,
     use_sliced_attention,
     wants_sliced_attention,
@@ -49,9 +50,17 @@ def test_default_attention_is_restored_for_export():
     assert {type(p).__name__ for p in unet.attn_processors.values()} == {"AttnProcessor2_0"}
 
 
-@pytest.mark.parametrize("mode, device, sliced", [
-    ("auto", torch.device("cpu"), True), ("auto", torch.device("cuda"), False), ("sdpa", torch.device("cpu"), False),
-    ("sliced", torch.device("cuda"), True),
+@pytest.mark.parametrize("mode, device, heads, sliced", [
+    ("auto", torch.device("cpu"), 4, True), ("auto", torch.device("cpu"), 40, False),
+    ("auto", torch.device("cpu"), None, False), ("auto", torch.device("cuda"), 4, False),
+    ("sdpa", torch.device("cpu"), 4, False), ("sliced", torch.device("cuda"), 160, True),
 ])
-def test_auto_slices_on_a_cpu_only(mode, device, sliced):
-    assert wants_sliced_attention(mode, device) is sliced
+def test_auto_slices_small_heads_on_a_cpu_only(mode, device, heads, sliced):
+    assert wants_sliced_attention(mode, device, heads) is sliced
+
+
+def test_smallest_head_channels_reads_the_unet():
+    unet = tiny_unet()
+    widths = {m.inner_dim // m.heads for m in unet.modules() if hasattr(m, "heads") and hasattr(m, "inner_dim")}
+    assert smallest_head_channels(unet) == min(widths)
+    assert smallest_head_channels(torch.nn.Linear(2, 2)) is None

@@ -39,9 +39,25 @@ class CacheSlicedAttnProcessor:
         return self._sliced(attn, hidden_states, encoder_hidden_states, attention_mask)
 
 
-def wants_sliced_attention(mode: str, device: Any) -> bool:
-    """'auto': sliced on a CPU, diffusers' default (SDPA) elsewhere, where its kernels are fast."""
-    return mode == "sliced" or (mode == "auto" and getattr(device, "type", str(device)) == "cpu")
+#: 'auto' slices only UNets whose heads are at most this wide: SDPA's CPU kernel is slow for tiny heads
+#: (2-4 channels in the toyworld UNet); wide heads (SD 1.5's 40-160) keep SDPA, which does not store the
+#: attention probabilities for the backward pass (at 512 px that would be gigabytes per sample)
+SMALL_HEAD_CHANNELS = 16
+
+
+def smallest_head_channels(unet: Any) -> int | None:
+    """The narrowest attention head in `unet` (channels per head), or None when it has no attention."""
+    widths = [module.inner_dim // module.heads for module in unet.modules()
+              if hasattr(module, "heads") and hasattr(module, "inner_dim") and module.heads]
+    return min(widths) if widths else None
+
+
+def wants_sliced_attention(mode: str, device: Any, head_channels: int | None) -> bool:
+    """'auto': sliced on a CPU for small heads (`head_channels`), diffusers' default (SDPA) otherwise."""
+    if mode != "auto":
+        return mode == "sliced"
+    small = head_channels is not None and head_channels <= SMALL_HEAD_CHANNELS
+    return small and getattr(device, "type", str(device)) == "cpu"
 
 
 def use_sliced_attention(unet: Any, max_scores: int = MAX_SCORES) -> Any:

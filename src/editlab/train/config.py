@@ -107,8 +107,8 @@ class TrainConfig:
     mixed_precision: str = "auto"
     gradient_checkpointing: bool = False
     channels_last: bool = False
-    #: "auto": cache-sized slices of classic attention on a CPU (train/attention.py), diffusers'
-    #: default (SDPA) elsewhere; "sdpa" or "sliced" to choose
+    #: "auto": cache-sized slices of classic attention on a CPU for a UNet with small heads (<= 16
+    #: channels, train/attention.py), diffusers' default (SDPA) otherwise; "sdpa" or "sliced" to choose
     attention: str = "auto"
 
     # --- multi-task (MultiEdit) ----------------------------------------------------------------

@@ -26,7 +26,12 @@ from pathlib import Path
 from typing import Any
 
 from editlab.errors import EditlabError, require
-from editlab.train.attention import use_default_attention, use_sliced_attention, wants_sliced_attention
+from editlab.train.attention import (
+    smallest_head_channels,
+    use_default_attention,
+    use_sliced_attention,
+    wants_sliced_attention,
+)
 from editlab.train.batches import BatchPlanner
 from editlab.train.buckets import assign_buckets, make_buckets
 from editlab.train.cache import LatentCache, TextEmbeddingCache, vae_fingerprint
@@ -264,7 +269,7 @@ class Trainer:
                 self.text_encoder.gradient_checkpointing_enable()
         if cfg.channels_last:
             self.unet.to(memory_format=torch.channels_last)
-        if wants_sliced_attention(cfg.attention, self.device):
+        if wants_sliced_attention(cfg.attention, self.device, smallest_head_channels(self.unet)):
             use_sliced_attention(self.unet)
         param_groups = [{"params": [p for p in self.unet.parameters() if p.requires_grad], "lr": cfg.learning_rate}]
         if cfg.train_text_encoder:
