@@ -108,9 +108,9 @@ def test_shipped_model_size(shipped):
 
 
 #: A regression guard, not the quality target (that is benchmarks/toyworld_model.py, >= 90%): on these 30
-#: fixed held-out cases (2 per task) the shipped model scored 60% (18/30) when it was shipped (the first
-#: model, 58 min from scratch: 47%), a random model 0%, returning the input 0%.
-SHIPPED_FLOOR = 0.45
+#: fixed held-out cases (2 per task) the shipped model scored 67% (20/30) when it was shipped (after two runs:
+#: 60%; the first model, 58 min from scratch: 47%), a random model 0%, returning the input 0%.
+SHIPPED_FLOOR = 0.5
 
 
 def test_shipped_model_edits_far_better_than_returning_the_input(shipped):

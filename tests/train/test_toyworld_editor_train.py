@@ -107,6 +107,15 @@ def test_init_from_starts_at_the_trained_weights_and_the_card_says_so(tmp_path):
     for (name, a), (_, b) in zip(trained.state_dict().items(), started.state_dict().items(), strict=True):
         assert torch.equal(a, b), name
     card = (folder / "README.md").read_text()
-    assert "in two runs" in card and "from its weights" in card
+    assert "in 2 runs" in card and "run 2: " in card and "from run 1's weights" in card
+    # a third run from the second; the record of where its weights came from is read when they load, so
+    # replacing the second folder afterwards (as shipping a model does) does not change the third's card
+    third = ToyworldEditorTrainer(_config(tmp_path / "c3", init_from=str(folder), seed=2, max_steps=0,
+                                          time_budget_minutes=1e-9))
+    last = third.train()
+    (folder / "editlab_training.json").write_text('{"training_minutes": 999, "steps": 999}')
+    third.export_latest()
+    card = (last / "README.md").read_text()
+    assert "in 3 runs" in card and "from run 2's weights" in card and "999" not in card
     with pytest.raises(EditlabError, match="other model settings"):
         ToyworldEditorTrainer(_config(tmp_path / "c", init_from=str(first), channels=24, max_steps=1)).train()

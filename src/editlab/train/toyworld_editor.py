@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 
 from editlab.errors import EditlabError
+from editlab.io.atomic import write_json
 from editlab.pipelines.toyworld_editor import encode_instructions
 
 ARCHITECTURE = "toyworld-editor"
@@ -324,15 +325,27 @@ class ToyworldEditorTrainer:
             raise EditlabError(f"config init_from: {spec} was trained with other model settings {different}; "
                                "set this config's model fields to match it")
         model.load_state_dict(trained.state_dict())
+        # the record of the weights this run starts from, read now: `init_from` may name a folder that is
+        # replaced before this run exports (the shipped model, when this run's result is shipped and re-exported)
+        if not self._init_record.is_file():
+            write_json(self._init_record, self._read_initial_training(folder), indent=1)
         self.log(f"initialised from {folder}")
 
+    @property
+    def _init_record(self) -> Path:
+        return self.out / "init_training.json"
+
     def _initial_training(self) -> dict[str, Any]:
-        """How the weights this run started from were trained (their folder's record), for the card."""
-        spec = self.config.init_from
-        path = _init_folder(spec) / "editlab_training.json"
+        """How the weights this run started from were trained, for the card (as recorded when they loaded)."""
+        if self._init_record.is_file():
+            return json.loads(self._init_record.read_text(encoding="utf-8"))
+        return self._read_initial_training(_init_folder(self.config.init_from))
+
+    def _read_initial_training(self, folder: Path) -> dict[str, Any]:
+        path = folder / "editlab_training.json"
         earlier = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-        return {"from": spec, "training_minutes": earlier.get("training_minutes"), "steps": earlier.get("steps"),
-                "samples": earlier.get("samples"), "init": earlier.get("init")}
+        return {"from": self.config.init_from, "training_minutes": earlier.get("training_minutes"),
+                "steps": earlier.get("steps"), "samples": earlier.get("samples"), "init": earlier.get("init")}
 
     def _last_eval(self) -> dict[str, Any] | None:
         path = self.out / "metrics.jsonl"

@@ -17,20 +17,32 @@ def _curve(metrics: list[dict[str, Any]], batch_size: int) -> str:
     return "\n".join(rows)
 
 
+def runs(training: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every run behind these weights, first first: the `init` records chain back to the run from scratch."""
+    chain, record = [], training
+    while record:
+        chain.append(record)
+        record = record.get("init")
+    return chain[::-1]
+
+
 def _origin(training: dict[str, Any]) -> str:
-    return "in two runs (from scratch, then continued)" if training.get("init") else "from scratch"
+    count = len(runs(training))
+    return "from scratch" if count == 1 else f"in {count} runs (from scratch, then continued from the last weights)"
 
 
 def _runs(training: dict[str, Any]) -> str:
-    """The earlier run the weights started from, when they did (minutes add up: say both)."""
-    init = training.get("init")
-    if not init:
+    """The earlier runs the weights started from, when they did (minutes add up: say each)."""
+    chain = runs(training)
+    if len(chain) == 1:
         return "`editlab train --config configs/train/toyworld-editor.yaml`. "
-    earlier = init.get("training_minutes")
-    total = (earlier or 0) + (training.get("training_minutes") or 0)
-    return (f"Two runs, {total:.0f} minutes of training in all: `configs/train/toyworld-editor.yaml` from scratch "
-            f"({earlier} minutes, {init.get('steps')} steps), then `configs/train/toyworld-editor-continue.yaml` "
-            f"from its weights (`init_from: {init.get('from')}`, a fresh cosine schedule, other batches). ")
+    total = sum(run.get("training_minutes") or 0 for run in chain)
+    parts = [f"run {number}: {run.get('training_minutes')} minutes, {run.get('steps')} steps"
+             + (" from scratch" if number == 1 else f" from run {number - 1}'s weights")
+             for number, run in enumerate(chain, 1)]
+    return (f"{len(chain)} runs, {total:.0f} minutes of training in all ({'; '.join(parts)}): "
+            "`configs/train/toyworld-editor.yaml`, then each continuation (`init_from`, a fresh cosine schedule, "
+            "other batches; `configs/train/toyworld-editor-continue*.yaml`). ")
 
 
 def model_card(model: Any, training: dict[str, Any], metrics: list[dict[str, Any]]) -> str:
