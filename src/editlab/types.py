@@ -6,10 +6,15 @@ benchmark record. Images are PIL images in memory; on disk they are PNG files or
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from PIL import Image
+
+#: told `(steps done, steps in all)` while an editor's model call runs (`edit_batch(..., on_step=)` of an
+#: editor that reports progress: the IP2P editor's denoising steps; serve's progress bar listens)
+StepCallback = Callable[[int, int], None]
 
 
 @dataclass

@@ -30,12 +30,9 @@ from editlab.editors.base import ModelEditor
 from editlab.editors.params import normalize_params, request_seed, validate_request
 from editlab.errors import EditlabError
 from editlab.pipelines.model_defaults import IP2P_DEFAULTS
-from editlab.types import EditRequest
+from editlab.types import EditRequest, StepCallback
 
 CALL_PARAMS = ("num_inference_steps", "guidance_scale", "image_guidance_scale", "negative_prompt", "mask_feather")
-
-#: told `(steps done, steps in all)` after each denoising step of an `edit_batch` call
-StepCallback = Callable[[int, int], None]
 
 
 @dataclass

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from editlab.editors.base import Editor
@@ -34,11 +34,7 @@ if TYPE_CHECKING:
     from PIL import Image
 
     from editlab.serve.limits import JobQueue
-    from editlab.types import EditRequest
-
-
-#: told `(steps done, steps in all)` while a model call runs (the same contract as the IP2P editor's)
-StepCallback = Callable[[int, int], None]
+    from editlab.types import EditRequest, StepCallback
 
 
 def batches_requests(editor: Editor) -> bool:

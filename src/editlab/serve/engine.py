@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from editlab.errors import EditlabError
 from editlab.io import load_image, load_mask, safe_child
-from editlab.serve.batching import BatchedEditor, Batcher, StepCallback, batches_requests
+from editlab.serve.batching import BatchedEditor, Batcher, batches_requests
 from editlab.serve.errors import ApiError
 from editlab.serve.limits import JobQueue, Limits
 
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
     from editlab.editors.base import Editor
     from editlab.session import EditSession, Version
+    from editlab.types import StepCallback
 
 #: the sampling parameters a client may set, by the CLI's / diffusers' names
 PARAM_NAMES = ("guidance_scale", "image_guidance_scale", "num_inference_steps")

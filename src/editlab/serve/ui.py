@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
     from PIL import Image
 
+    from editlab.types import StepCallback
+
 TITLE = "editlab"
 NO_GRADIO_PAGE = """<!doctype html><meta charset="utf-8"><title>editlab</title>
 <p>The editlab web app needs gradio: <code>pip install 'editlab[serve]'</code>.
@@ -323,7 +325,7 @@ class Actions:
             raise _gr().Error(str(exc)) from None
 
 
-def step_progress(progress: Callable[..., Any], what: str) -> Callable[[int, int], None]:
+def step_progress(progress: Callable[..., Any], what: str) -> StepCallback:
     """An `on_step(done, total)` that shows "`what`: step k/n" on the app's `progress` (gradio's).
 
     gradio finds the event whose bar to move in context variables of the handler's thread, but a
